@@ -1,0 +1,27 @@
+//! tokenward: hold Plaid credentials safely.
+//!
+//! This facade re-exports the tokenward crates behind features, so one dependency brings what
+//! a service needs:
+//!
+//! | feature    | module                 | crate                |
+//! |------------|------------------------|----------------------|
+//! | `envelope` | [`envelope`] (default) | `tokenward-envelope` |
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tokenward::envelope::{Cipher, Context, Keyring};
+//!
+//! let cipher = Cipher::new(Arc::new(Keyring::generate()?));
+//! let ctx = Context::new().with("item_id", "item-1")?;
+//! let column = cipher.seal(b"access-sandbox-token", &ctx)?.to_text();
+//! assert!(column.starts_with("twe1:"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+/// Versioned AES-256-GCM envelope encryption (`tokenward-envelope`).
+#[cfg(feature = "envelope")]
+pub use tokenward_envelope as envelope;
