@@ -2,7 +2,10 @@
 //!
 //! Run with `cargo run --example quickstart`. Needs no configuration: it generates a keyring in
 //! memory. Every line it prints is safe to log: tokens appear only as redacted placeholders.
-#![allow(clippy::print_stdout, reason = "an example talks to its user on stdout")]
+#![allow(
+    clippy::print_stdout,
+    reason = "an example talks to its user on stdout"
+)]
 
 use std::error::Error;
 use std::sync::Arc;
@@ -25,14 +28,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         .with("user_id", "user-42")?
         .with("purpose", "plaid.access_token")?;
     let column = cipher.seal(token.as_bytes(), &ctx)?.to_text();
-    println!("    stored column ({} chars): {}…", column.len(), column.get(..40).unwrap_or(&column));
-    println!("    KEK version, read without decrypting: {}", peek_kek_version(&column)?);
+    println!(
+        "    stored column ({} chars): {}…",
+        column.len(),
+        column.get(..40).unwrap_or(&column)
+    );
+    println!(
+        "    KEK version, read without decrypting: {}",
+        peek_kek_version(&column)?
+    );
 
     step("open it with the same context");
     let envelope = Envelope::from_text(&column)?;
     let opened = cipher.open_str(&envelope, &ctx)?;
     assert_eq!(opened.expose_secret(), token);
-    println!("    opened {opened:?}: {} bytes, matches the original", opened.expose_secret().len());
+    println!(
+        "    opened {opened:?}: {} bytes, matches the original",
+        opened.expose_secret().len()
+    );
 
     step("a wrong context fails: the envelope copied to another user's row");
     let other = Context::new()
@@ -56,7 +69,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     step("rewrap: only the wrapped DEK changes, the data ciphertext is the same bytes");
     let rewrapped = cipher.rewrap(&envelope)?;
-    let (old_data, new_data) = (data_part(&envelope), data_part(&rewrapped));
+    let (old_data, new_data) = (envelope.sealed_data(), rewrapped.sealed_data());
     assert_eq!(old_data, new_data);
     println!(
         "    KEK {} -> {}; data ciphertext unchanged ({} bytes)",
@@ -65,7 +78,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         new_data.len()
     );
     assert_eq!(cipher.open_str(&rewrapped, &ctx)?.expose_secret(), token);
-    println!("    the rewrapped envelope opens; needs rewrap: {}", cipher.needs_rewrap(&rewrapped));
+    println!(
+        "    the rewrapped envelope opens; needs rewrap: {}",
+        cipher.needs_rewrap(&rewrapped)
+    );
 
     step("retire version 1: the old envelope no longer opens");
     keyring.disable(envelope.kek_version())?;
@@ -84,11 +100,4 @@ fn report(result: Result<(), EnvelopeError>) {
         Ok(()) => println!("    unexpectedly opened!"),
         Err(e) => println!("    refused, as it should be: {e}"),
     }
-}
-
-/// The data nonce, ciphertext and tag: everything after the wrapped DEK.
-fn data_part(envelope: &Envelope) -> &[u8] {
-    let bytes = envelope.as_bytes();
-    let wrapped_len = bytes.get(6..8).map_or(0, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
-    bytes.get(8 + wrapped_len..).unwrap_or_default()
 }

@@ -5,7 +5,13 @@
 //! - `raw`: one AES-256-GCM seal or open of the token with a caller-supplied nonce (the floor).
 //!
 //! The token is a 51-byte `access-sandbox-<uuid>`; ours go through the text form both ways.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark harness")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "benchmark harness: a failure should stop the run loudly"
+)]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -35,7 +41,10 @@ struct Naive {
 
 impl Naive {
     fn new() -> Self {
-        Naive { key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).unwrap()), rng: SystemRandom::new() }
+        Naive {
+            key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).unwrap()),
+            rng: SystemRandom::new(),
+        }
     }
 
     fn seal(&self, plaintext: &[u8]) -> String {
@@ -46,7 +55,11 @@ impl Naive {
         buf.extend_from_slice(plaintext);
         let tag = self
             .key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf[12..])
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::empty(),
+                &mut buf[12..],
+            )
             .unwrap();
         buf.extend_from_slice(tag.as_ref());
         URL_SAFE_NO_PAD.encode(buf)
@@ -57,7 +70,11 @@ impl Naive {
         let nonce: [u8; 12] = buf[..12].try_into().unwrap();
         let len = self
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf[12..])
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::empty(),
+                &mut buf[12..],
+            )
             .unwrap()
             .len();
         buf.drain(..12);
@@ -69,8 +86,11 @@ impl Naive {
 fn seal_open(c: &mut Criterion) {
     let ctx = context();
     let fresh = Cipher::new(Arc::new(Keyring::generate().unwrap()));
-    let reuse = Cipher::new(Arc::new(Keyring::generate().unwrap()))
-        .with_dek_policy(DekPolicy::Reuse { max_uses: 1 << 20, max_age: Duration::from_secs(300) });
+    let reuse =
+        Cipher::new(Arc::new(Keyring::generate().unwrap())).with_dek_policy(DekPolicy::Reuse {
+            max_uses: 1 << 20,
+            max_age: Duration::from_secs(300),
+        });
     let naive = Naive::new();
     let raw = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[9; 32]).unwrap());
 
@@ -86,8 +106,12 @@ fn seal_open(c: &mut Criterion) {
         b.iter_batched_ref(
             || TOKEN.to_vec(),
             |buf| {
-                raw.seal_in_place_separate_tag(Nonce::assume_unique_for_key([1; 12]), Aad::empty(), buf)
-                    .unwrap()
+                raw.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([1; 12]),
+                    Aad::empty(),
+                    buf,
+                )
+                .unwrap()
             },
             BatchSize::SmallInput,
         );
@@ -95,13 +119,19 @@ fn seal_open(c: &mut Criterion) {
     g.finish();
 
     // Cold opens cycle over many distinct envelopes (each its own DEK); cached opens reopen one.
-    let cold: Vec<String> = (0..4096).map(|_| fresh.seal(TOKEN, &ctx).unwrap().to_text()).collect();
+    let cold: Vec<String> = (0..4096)
+        .map(|_| fresh.seal(TOKEN, &ctx).unwrap().to_text())
+        .collect();
     let cached = Cipher::new(Arc::clone(fresh.keyring())).with_dek_cache(DekCacheConfig::default());
     let one = cold[0].clone();
     let naive_text = naive.seal(TOKEN);
     let mut sealed_raw = TOKEN.to_vec();
     let tag = raw
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key([1; 12]), Aad::empty(), &mut sealed_raw)
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key([1; 12]),
+            Aad::empty(),
+            &mut sealed_raw,
+        )
         .unwrap();
     sealed_raw.extend_from_slice(tag.as_ref());
 
@@ -120,7 +150,9 @@ fn seal_open(c: &mut Criterion) {
             cached.open(&env, &ctx).unwrap()
         });
     });
-    g.bench_function("naive_snippet", |b| b.iter(|| naive.open(black_box(&naive_text))));
+    g.bench_function("naive_snippet", |b| {
+        b.iter(|| naive.open(black_box(&naive_text)))
+    });
     g.bench_function("raw_aes256gcm", |b| {
         b.iter_batched_ref(
             || sealed_raw.clone(),
@@ -147,15 +179,25 @@ fn batches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("batch_1000");
     g.throughput(Throughput::Elements(N as u64));
-    g.bench_function("tokenward_seal_batch", |b| b.iter(|| cipher.seal_batch(black_box(&items)).unwrap()));
-    g.bench_function("naive_seal_loop", |b| {
-        b.iter(|| (0..N).map(|_| naive.seal(black_box(TOKEN))).collect::<Vec<_>>());
+    g.bench_function("tokenward_seal_batch", |b| {
+        b.iter(|| cipher.seal_batch(black_box(&items)).unwrap())
     });
-    g.bench_function("tokenward_open_batch", |b| b.iter(|| cipher.open_batch(black_box(&pairs))));
+    g.bench_function("naive_seal_loop", |b| {
+        b.iter(|| {
+            (0..N)
+                .map(|_| naive.seal(black_box(TOKEN)))
+                .collect::<Vec<_>>()
+        });
+    });
+    g.bench_function("tokenward_open_batch", |b| {
+        b.iter(|| cipher.open_batch(black_box(&pairs)))
+    });
     // Rewrap from v1 to v2: a second keyring state with v2 primary over the same keys.
     let v2 = keyring.add_staged().unwrap();
     keyring.promote(v2).unwrap();
-    g.bench_function("tokenward_rewrap_batch", |b| b.iter(|| cipher.rewrap_batch(black_box(&envelopes))));
+    g.bench_function("tokenward_rewrap_batch", |b| {
+        b.iter(|| cipher.rewrap_batch(black_box(&envelopes)))
+    });
     g.finish();
 }
 

@@ -36,7 +36,11 @@ pub struct DekCacheConfig {
 
 impl Default for DekCacheConfig {
     fn default() -> Self {
-        DekCacheConfig { max_entries: 4096, ttl: Duration::from_secs(300), max_uses: 1 << 20 }
+        DekCacheConfig {
+            max_entries: 4096,
+            ttl: Duration::from_secs(300),
+            max_uses: 1 << 20,
+        }
     }
 }
 
@@ -75,7 +79,10 @@ struct CacheEntry {
 
 impl DekCache {
     pub(crate) fn new(config: DekCacheConfig) -> Self {
-        DekCache { config, map: Mutex::new(HashMap::new()) }
+        DekCache {
+            config,
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     pub(crate) fn get(
@@ -113,16 +120,27 @@ impl DekCache {
             map.retain(|_, e| now.saturating_duration_since(e.born) < ttl);
         }
         if map.len() >= self.config.max_entries {
-            let oldest = map.iter().min_by_key(|(_, e)| e.born).map(|(k, _)| k.clone());
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, e)| e.born)
+                .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 map.remove(&k);
             }
         }
-        map.insert(wrapped.into(), CacheEntry { version, key, born: now, uses: 1 });
+        map.insert(
+            wrapped.into(),
+            CacheEntry {
+                version,
+                key,
+                born: now,
+                uses: 1,
+            },
+        );
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
+        self.map.lock().map_or(0, |m| m.len())
     }
 
     pub(crate) fn clear(&self) {
@@ -156,7 +174,9 @@ impl ActiveSlot {
         version: KeyVersion,
         now: Instant,
     ) -> Option<ActiveDek> {
-        let DekPolicy::Reuse { max_uses, max_age } = policy else { return None };
+        let DekPolicy::Reuse { max_uses, max_age } = policy else {
+            return None;
+        };
         let max_uses = max_uses.min(DEK_USE_LIMIT);
         let mut slot = self.0.lock().ok()?;
         let active = slot.as_mut()?;
@@ -184,7 +204,9 @@ mod tests {
     use ring::aead::{AES_256_GCM, UnboundKey};
 
     fn key() -> Arc<LessSafeKey> {
-        Arc::new(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).unwrap()))
+        Arc::new(LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &[7; 32]).unwrap(),
+        ))
     }
 
     #[test]
@@ -201,30 +223,53 @@ mod tests {
         assert!(cache.get(v, b"a", t0).is_some()); // use 3
         assert!(cache.get(v, b"a", t0).is_none(), "past max_uses");
         cache.insert(v, b"b", key(), t0);
-        assert!(cache.get(v, b"b", t0 + Duration::from_secs(10)).is_none(), "past ttl");
+        assert!(
+            cache.get(v, b"b", t0 + Duration::from_secs(10)).is_none(),
+            "past ttl"
+        );
         cache.insert(v, b"c", key(), t0);
         cache.insert(v, b"d", key(), t0 + Duration::from_secs(1));
         cache.insert(v, b"e", key(), t0 + Duration::from_secs(2));
         assert_eq!(cache.len(), 2);
         assert!(cache.get(v, b"c", t0).is_none(), "oldest evicted when full");
-        assert!(cache.get(KeyVersion::new(2).unwrap(), b"d", t0).is_none(), "version must match");
+        assert!(
+            cache.get(KeyVersion::new(2).unwrap(), b"d", t0).is_none(),
+            "version must match"
+        );
     }
 
     #[test]
     fn reuse_policy_limits_uses_age_and_version() {
         let v = KeyVersion::FIRST;
         let t0 = Instant::now();
-        let policy = DekPolicy::Reuse { max_uses: 2, max_age: Duration::from_secs(5) };
+        let policy = DekPolicy::Reuse {
+            max_uses: 2,
+            max_age: Duration::from_secs(5),
+        };
         let slot = ActiveSlot::new();
         assert!(slot.take_use(policy, v, t0).is_none());
-        let dek = ActiveDek { version: v, wrapped: Arc::from(&b"w"[..]), key: key(), born: t0, uses: 1 };
+        let dek = ActiveDek {
+            version: v,
+            wrapped: Arc::from(&b"w"[..]),
+            key: key(),
+            born: t0,
+            uses: 1,
+        };
         slot.install(dek.clone());
         assert!(slot.take_use(policy, v, t0).is_some());
         assert!(slot.take_use(policy, v, t0).is_none(), "max_uses");
         slot.install(dek.clone());
-        assert!(slot.take_use(policy, v, t0 + Duration::from_secs(5)).is_none(), "max_age");
+        assert!(
+            slot.take_use(policy, v, t0 + Duration::from_secs(5))
+                .is_none(),
+            "max_age"
+        );
         slot.install(dek);
-        assert!(slot.take_use(policy, KeyVersion::new(2).unwrap(), t0).is_none(), "new primary");
+        assert!(
+            slot.take_use(policy, KeyVersion::new(2).unwrap(), t0)
+                .is_none(),
+            "new primary"
+        );
         assert!(slot.take_use(DekPolicy::Fresh, v, t0).is_none());
     }
 }

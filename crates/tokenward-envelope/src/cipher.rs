@@ -48,7 +48,12 @@ impl Cipher {
     /// A cipher over `keyring` with a fresh DEK per envelope and no data-key cache.
     #[must_use]
     pub fn new(keyring: Arc<Keyring>) -> Self {
-        Cipher { keyring, cache: None, policy: DekPolicy::Fresh, active: ActiveSlot::new() }
+        Cipher {
+            keyring,
+            cache: None,
+            policy: DekPolicy::Fresh,
+            active: ActiveSlot::new(),
+        }
     }
 
     /// Adds a cache of unwrapped data keys, so that opening an envelope again is cheaper.
@@ -82,12 +87,20 @@ impl Cipher {
         check_plaintext(plaintext)?;
         let mut aad = Vec::new();
         format::data_aad(ctx, &mut aad);
-        if let Some(primary) = self.reusable_primary() {
-            if let Some(active) = self.active.take_use(self.policy, primary, Instant::now()) {
-                let mut nonce = [0u8; NONCE_LEN];
-                crate::rng::fill(&mut nonce).map_err(|_| EnvelopeError::Randomness)?;
-                return seal_data(&active.key, active.version, &active.wrapped, nonce, plaintext, &aad);
-            }
+        if let Some(active) = self
+            .reusable_primary()
+            .and_then(|primary| self.active.take_use(self.policy, primary, Instant::now()))
+        {
+            let mut nonce = [0u8; NONCE_LEN];
+            crate::rng::fill(&mut nonce).map_err(|_| EnvelopeError::Randomness)?;
+            return seal_data(
+                &active.key,
+                active.version,
+                &active.wrapped,
+                nonce,
+                plaintext,
+                &aad,
+            );
         }
         let mut random = Zeroizing::new([0u8; SEAL_RANDOM_LEN]);
         crate::rng::fill(&mut random[..]).map_err(|_| EnvelopeError::Randomness)?;
@@ -121,13 +134,15 @@ impl Cipher {
         envelope: &Envelope,
         context: &Context,
     ) -> Result<SecretString, EnvelopeError> {
-        into_secret_string(self.open(envelope, context)?)
+        into_secret_string(&self.open(envelope, context)?)
     }
 
     /// Whether `envelope` is wrapped under a version other than the current primary.
     #[must_use]
     pub fn needs_rewrap(&self, envelope: &Envelope) -> bool {
-        self.keyring.primary_version().is_some_and(|p| p != envelope.kek_version())
+        self.keyring
+            .primary_version()
+            .is_some_and(|p| p != envelope.kek_version())
     }
 
     /// Rewraps `envelope`'s DEK under the primary key. The data nonce, ciphertext and tag are
@@ -140,7 +155,10 @@ impl Cipher {
     /// No primary key; an unknown, disabled or below-minimum version; a wrapped DEK that does
     /// not authenticate.
     pub fn rewrap(&self, envelope: &Envelope) -> Result<Envelope, EnvelopeError> {
-        let primary = self.keyring.primary_version().ok_or(EnvelopeError::NoPrimaryKey)?;
+        let primary = self
+            .keyring
+            .primary_version()
+            .ok_or(EnvelopeError::NoPrimaryKey)?;
         if envelope.kek_version() == primary {
             return Ok(envelope.clone());
         }
@@ -164,7 +182,8 @@ impl Cipher {
             .map(|((plaintext, context), r)| {
                 check_plaintext(plaintext)?;
                 format::data_aad(context.canonical_bytes()?, &mut aad);
-                let r: &[u8; SEAL_RANDOM_LEN] = r.try_into().map_err(|_| EnvelopeError::Randomness)?;
+                let r: &[u8; SEAL_RANDOM_LEN] =
+                    r.try_into().map_err(|_| EnvelopeError::Randomness)?;
                 self.seal_fresh(r, plaintext, &aad)
             })
             .collect()
@@ -183,11 +202,17 @@ impl Cipher {
     #[must_use]
     pub fn rewrap_batch(&self, envelopes: &[Envelope]) -> Vec<Result<Envelope, EnvelopeError>> {
         let Some(primary) = self.keyring.primary_version() else {
-            return envelopes.iter().map(|_| Err(EnvelopeError::NoPrimaryKey)).collect();
+            return envelopes
+                .iter()
+                .map(|_| Err(EnvelopeError::NoPrimaryKey))
+                .collect();
         };
         let mut nonces = vec![0u8; NONCE_LEN * envelopes.len()];
         if crate::rng::fill(&mut nonces).is_err() {
-            return envelopes.iter().map(|_| Err(EnvelopeError::Randomness)).collect();
+            return envelopes
+                .iter()
+                .map(|_| Err(EnvelopeError::Randomness))
+                .collect();
         }
         envelopes
             .iter()
@@ -215,11 +240,15 @@ impl Cipher {
         plaintext: &[u8],
         aad: &[u8],
     ) -> Result<Envelope, EnvelopeError> {
-        let (dek, nonces) = random.split_first_chunk::<DEK_LEN>().ok_or(EnvelopeError::Randomness)?;
-        let (wrap_nonce, data_nonce) =
-            nonces.split_first_chunk::<NONCE_LEN>().ok_or(EnvelopeError::Randomness)?;
-        let data_nonce: [u8; NONCE_LEN] =
-            data_nonce.try_into().map_err(|_| EnvelopeError::Randomness)?;
+        let (dek, nonces) = random
+            .split_first_chunk::<DEK_LEN>()
+            .ok_or(EnvelopeError::Randomness)?;
+        let (wrap_nonce, data_nonce) = nonces
+            .split_first_chunk::<NONCE_LEN>()
+            .ok_or(EnvelopeError::Randomness)?;
+        let data_nonce: [u8; NONCE_LEN] = data_nonce
+            .try_into()
+            .map_err(|_| EnvelopeError::Randomness)?;
         let mut wrapped = [0u8; LOCAL_WRAPPED_LEN];
         let version = self.keyring.wrap(None, dek, *wrap_nonce, &mut wrapped)?;
         let key = expand(dek)?;
@@ -262,13 +291,21 @@ impl Cipher {
         nonce: [u8; NONCE_LEN],
     ) -> Result<Envelope, EnvelopeError> {
         let version = envelope.kek_version();
-        let dek = self.keyring.unwrap(version, envelope.wrapped_key(), &format::wrap_aad(version))?;
+        let dek =
+            self.keyring
+                .unwrap(version, envelope.wrapped_key(), &format::wrap_aad(version))?;
         let mut wrapped = [0u8; LOCAL_WRAPPED_LEN];
         let new_version = self.keyring.wrap(None, &dek, nonce, &mut wrapped)?;
         let (data_nonce, sealed) = envelope.data_parts();
-        let data_nonce: &[u8; NONCE_LEN] =
-            data_nonce.try_into().map_err(|_| EnvelopeError::Authentication)?;
-        Ok(Envelope::assemble(new_version, &wrapped, data_nonce, sealed)?)
+        let data_nonce: &[u8; NONCE_LEN] = data_nonce
+            .try_into()
+            .map_err(|_| EnvelopeError::Authentication)?;
+        Ok(Envelope::assemble(
+            new_version,
+            &wrapped,
+            data_nonce,
+            sealed,
+        )?)
     }
 }
 
@@ -329,7 +366,11 @@ impl AsyncCipher {
     /// # Errors
     ///
     /// As [`Cipher::seal`], and [`EnvelopeError::Provider`].
-    pub async fn seal(&self, plaintext: &[u8], context: &Context) -> Result<Envelope, EnvelopeError> {
+    pub async fn seal(
+        &self,
+        plaintext: &[u8],
+        context: &Context,
+    ) -> Result<Envelope, EnvelopeError> {
         let mut aad = Vec::new();
         format::data_aad(context.canonical_bytes()?, &mut aad);
         check_plaintext(plaintext)?;
@@ -337,14 +378,25 @@ impl AsyncCipher {
         let mut nonce = [0u8; NONCE_LEN];
         crate::rng::fill(&mut nonce).map_err(|_| EnvelopeError::Randomness)?;
         if let Some(active) = self.active.take_use(self.policy, version, Instant::now()) {
-            return seal_data(&active.key, active.version, &active.wrapped, nonce, plaintext, &aad);
+            return seal_data(
+                &active.key,
+                active.version,
+                &active.wrapped,
+                nonce,
+                plaintext,
+                &aad,
+            );
         }
         let mut dek = Zeroizing::new([0u8; DEK_LEN]);
         crate::rng::fill(&mut dek[..]).map_err(|_| EnvelopeError::Randomness)?;
         let key = Arc::new(expand(&dek)?);
         let wrapped = self
             .provider
-            .wrap_key(version, &DataKey::from_bytes(dek), &format::wrap_aad(version))
+            .wrap_key(
+                version,
+                &DataKey::from_bytes(&dek),
+                &format::wrap_aad(version),
+            )
             .await?;
         if matches!(self.policy, DekPolicy::Reuse { .. }) {
             self.active.install(ActiveDek {
@@ -373,15 +425,17 @@ impl AsyncCipher {
         let version = envelope.kek_version();
         self.provider.check_decrypt(version)?;
         let wrapped = envelope.wrapped_key();
-        let key = match self.cache.get(version, wrapped, Instant::now()) {
-            Some(key) => key,
-            None => {
-                let dek =
-                    self.provider.unwrap_key(version, wrapped, &format::wrap_aad(version)).await?;
-                let key = Arc::new(expand(dek.expose_secret())?);
-                self.cache.insert(version, wrapped, Arc::clone(&key), Instant::now());
-                key
-            }
+        let key = if let Some(key) = self.cache.get(version, wrapped, Instant::now()) {
+            key
+        } else {
+            let dek = self
+                .provider
+                .unwrap_key(version, wrapped, &format::wrap_aad(version))
+                .await?;
+            let key = Arc::new(expand(dek.expose_secret())?);
+            self.cache
+                .insert(version, wrapped, Arc::clone(&key), Instant::now());
+            key
         };
         open_data(&key, envelope, &aad)
     }
@@ -396,13 +450,15 @@ impl AsyncCipher {
         envelope: &Envelope,
         context: &Context,
     ) -> Result<SecretString, EnvelopeError> {
-        into_secret_string(self.open(envelope, context).await?)
+        into_secret_string(&self.open(envelope, context).await?)
     }
 
     /// As [`Cipher::needs_rewrap`].
     #[must_use]
     pub fn needs_rewrap(&self, envelope: &Envelope) -> bool {
-        self.provider.primary_version().is_ok_and(|p| p != envelope.kek_version())
+        self.provider
+            .primary_version()
+            .is_ok_and(|p| p != envelope.kek_version())
     }
 
     /// As [`Cipher::rewrap`].
@@ -421,10 +477,14 @@ impl AsyncCipher {
             .provider
             .unwrap_key(version, envelope.wrapped_key(), &format::wrap_aad(version))
             .await?;
-        let wrapped = self.provider.wrap_key(primary, &dek, &format::wrap_aad(primary)).await?;
+        let wrapped = self
+            .provider
+            .wrap_key(primary, &dek, &format::wrap_aad(primary))
+            .await?;
         let (data_nonce, sealed) = envelope.data_parts();
-        let data_nonce: &[u8; NONCE_LEN] =
-            data_nonce.try_into().map_err(|_| EnvelopeError::Authentication)?;
+        let data_nonce: &[u8; NONCE_LEN] = data_nonce
+            .try_into()
+            .map_err(|_| EnvelopeError::Authentication)?;
         Ok(Envelope::assemble(primary, &wrapped, data_nonce, sealed)?)
     }
 }
@@ -450,7 +510,9 @@ fn check_plaintext(plaintext: &[u8]) -> Result<(), EnvelopeError> {
 }
 
 fn expand(dek: &[u8; DEK_LEN]) -> Result<LessSafeKey, EnvelopeError> {
-    UnboundKey::new(&AES_256_GCM, dek).map(LessSafeKey::new).map_err(|_| EnvelopeError::Authentication)
+    UnboundKey::new(&AES_256_GCM, dek)
+        .map(LessSafeKey::new)
+        .map_err(|_| EnvelopeError::Authentication)
 }
 
 /// Writes header ‖ wrapped ‖ nonce ‖ ciphertext ‖ tag in one buffer, sealing in place.
@@ -465,7 +527,9 @@ fn seal_data(
     let mut bytes = Envelope::begin(version, wrapped, &nonce, plaintext.len())?;
     let start = bytes.len();
     bytes.extend_from_slice(plaintext);
-    let body = bytes.get_mut(start..).ok_or(EnvelopeError::Authentication)?;
+    let body = bytes
+        .get_mut(start..)
+        .ok_or(EnvelopeError::Authentication)?;
     let tag = key
         .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), body)
         .map_err(|_| EnvelopeError::Authentication)?;
@@ -479,10 +543,16 @@ fn open_data(
     aad: &[u8],
 ) -> Result<SecretSlice<u8>, EnvelopeError> {
     let (nonce, sealed) = envelope.data_parts();
-    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| EnvelopeError::Authentication)?;
+    let nonce: [u8; NONCE_LEN] = nonce
+        .try_into()
+        .map_err(|_| EnvelopeError::Authentication)?;
     let mut buf = Zeroizing::new(sealed.to_vec());
     let len = key
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf[..])
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut buf[..],
+        )
         .map_err(|_| EnvelopeError::Authentication)?
         .len();
     // Move the plaintext into the secret without leaving a copy behind: `buf` is zeroized on
@@ -491,7 +561,7 @@ fn open_data(
     Ok(SecretSlice::from(plain))
 }
 
-fn into_secret_string(bytes: SecretSlice<u8>) -> Result<SecretString, EnvelopeError> {
+fn into_secret_string(bytes: &SecretSlice<u8>) -> Result<SecretString, EnvelopeError> {
     let s = std::str::from_utf8(bytes.expose_secret()).map_err(|_| EnvelopeError::NotUtf8)?;
     Ok(SecretString::from(s))
 }

@@ -84,7 +84,9 @@ impl Context {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
         {
-            return Err(ContextError::InvalidKey { max: MAX_CONTEXT_KEY_LEN });
+            return Err(ContextError::InvalidKey {
+                max: MAX_CONTEXT_KEY_LEN,
+            });
         }
         if value.len() > MAX_CONTEXT_VALUE_LEN {
             return Err(ContextError::ValueTooLong {
@@ -94,7 +96,9 @@ impl Context {
             });
         }
         if self.entries.len() >= MAX_CONTEXT_ENTRIES {
-            return Err(ContextError::TooManyEntries { max: MAX_CONTEXT_ENTRIES });
+            return Err(ContextError::TooManyEntries {
+                max: MAX_CONTEXT_ENTRIES,
+            });
         }
         match self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
             Ok(_) => Err(ContextError::DuplicateKey(key.to_owned())),
@@ -166,7 +170,11 @@ impl Context {
         let mut out = Vec::with_capacity(
             CONTEXT_TAG.len()
                 + 1
-                + self.entries.iter().map(|(k, v)| 3 + k.len() + v.len()).sum::<usize>(),
+                + self
+                    .entries
+                    .iter()
+                    .map(|(k, v)| 3 + k.len() + v.len())
+                    .sum::<usize>(),
         );
         out.extend_from_slice(CONTEXT_TAG);
         // The limits checked in `insert` make these conversions lossless: at most 16 entries,
@@ -182,12 +190,23 @@ impl Context {
     }
 }
 
+#[allow(
+    clippy::missing_fields_in_debug,
+    reason = "values and the encoding are left out on purpose"
+)]
 impl fmt::Debug for Context {
     /// Prints the keys only: values (user ids, item ids) are identifiers that logs of a
     /// security library should not repeat.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("keys", &self.entries.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .field(
+                "keys",
+                &self
+                    .entries
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -198,10 +217,18 @@ mod tests {
 
     #[test]
     fn entries_are_sorted_and_unique() {
-        let ctx = Context::new().with("b", "2").unwrap().with("a", "1").unwrap();
+        let ctx = Context::new()
+            .with("b", "2")
+            .unwrap()
+            .with("a", "1")
+            .unwrap();
         assert_eq!(ctx.iter().collect::<Vec<_>>(), vec![("a", "1"), ("b", "2")]);
         assert_eq!(
-            Context::new().with("a", "1").unwrap().with("a", "2").unwrap_err(),
+            Context::new()
+                .with("a", "1")
+                .unwrap()
+                .with("a", "2")
+                .unwrap_err(),
             ContextError::DuplicateKey("a".into())
         );
     }
@@ -225,7 +252,10 @@ mod tests {
 
     #[test]
     fn misuse_is_rejected() {
-        assert_eq!(Context::new().canonical_bytes().unwrap_err(), ContextError::Empty);
+        assert_eq!(
+            Context::new().canonical_bytes().unwrap_err(),
+            ContextError::Empty
+        );
         for bad in ["", "Item", "item id", "ключ", &"k".repeat(65)] {
             assert!(matches!(
                 Context::new().with(bad, "v").unwrap_err(),

@@ -177,7 +177,9 @@ pub enum KeyringError {
     #[error("invalid keyring: {0}")]
     Invalid(String),
     /// The keyring file can be read or written by users other than its owner.
-    #[error("keyring file {path} has mode {mode:o}; it must be readable by its owner only (chmod 600)")]
+    #[error(
+        "keyring file {path} has mode {mode:o}; it must be readable by its owner only (chmod 600)"
+    )]
     InsecurePermissions {
         /// The file's path.
         path: String,
@@ -185,7 +187,9 @@ pub enum KeyringError {
         mode: u32,
     },
     /// Neither `TOKENWARD_KEYRING` nor `TOKENWARD_KEYRING_FILE` is set.
-    #[error("no keyring configured: set TOKENWARD_KEYRING (keyring JSON) or TOKENWARD_KEYRING_FILE (a path)")]
+    #[error(
+        "no keyring configured: set TOKENWARD_KEYRING (keyring JSON) or TOKENWARD_KEYRING_FILE (a path)"
+    )]
     NotConfigured,
     /// Reading or writing the keyring file failed.
     #[error("keyring file {path}: {source}")]

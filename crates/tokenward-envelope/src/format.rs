@@ -104,9 +104,16 @@ impl Envelope {
         }
         let max = HEADER_LEN + wrapped_len + NONCE_LEN + MAX_PLAINTEXT_LEN + TAG_LEN;
         if bytes.len() > max {
-            return Err(FormatError::TooLarge { len: bytes.len(), max });
+            return Err(FormatError::TooLarge {
+                len: bytes.len(),
+                max,
+            });
         }
-        Ok(Envelope { bytes, kek_version, wrapped_len })
+        Ok(Envelope {
+            bytes,
+            kek_version,
+            wrapped_len,
+        })
     }
 
     /// Parses the text form (`twe1:` + base64url without padding).
@@ -117,11 +124,18 @@ impl Envelope {
     pub fn from_text(text: &str) -> Result<Self, FormatError> {
         let body = text
             .strip_prefix(TEXT_PREFIX)
-            .ok_or(FormatError::MissingPrefix { expected: TEXT_PREFIX })?;
+            .ok_or(FormatError::MissingPrefix {
+                expected: TEXT_PREFIX,
+            })?;
         if text.len() > MAX_TEXT_LEN {
-            return Err(FormatError::TooLarge { len: text.len(), max: MAX_TEXT_LEN });
+            return Err(FormatError::TooLarge {
+                len: text.len(),
+                max: MAX_TEXT_LEN,
+            });
         }
-        let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| FormatError::Base64)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| FormatError::Base64)?;
         Self::from_vec(bytes)
     }
 
@@ -171,15 +185,27 @@ impl Envelope {
         self.bytes.len() - HEADER_LEN - self.wrapped_len - NONCE_LEN - TAG_LEN
     }
 
+    /// The sealed data: data nonce ‖ ciphertext ‖ tag, everything after the wrapped DEK.
+    /// [`Cipher::rewrap`](crate::Cipher::rewrap) never changes these bytes.
+    #[must_use]
+    pub fn sealed_data(&self) -> &[u8] {
+        self.bytes
+            .get(HEADER_LEN + self.wrapped_len..)
+            .unwrap_or_default()
+    }
+
     /// The wrapped DEK as the key provider wrote it.
     pub(crate) fn wrapped_key(&self) -> &[u8] {
-        self.bytes.get(HEADER_LEN..HEADER_LEN + self.wrapped_len).unwrap_or_default()
+        self.bytes
+            .get(HEADER_LEN..HEADER_LEN + self.wrapped_len)
+            .unwrap_or_default()
     }
 
     /// Data nonce, then ciphertext ‖ tag.
     pub(crate) fn data_parts(&self) -> (&[u8], &[u8]) {
-        let rest = self.bytes.get(HEADER_LEN + self.wrapped_len..).unwrap_or_default();
-        rest.split_at_checked(NONCE_LEN).unwrap_or_default()
+        self.sealed_data()
+            .split_at_checked(NONCE_LEN)
+            .unwrap_or_default()
     }
 
     /// Builds an envelope from its parts (the parts are trusted: they come from our seal).
@@ -220,7 +246,11 @@ impl Envelope {
 
     /// Completes an envelope started with [`Envelope::begin`].
     pub(crate) fn finish(bytes: Vec<u8>, kek_version: KeyVersion, wrapped_len: usize) -> Self {
-        Envelope { bytes, kek_version, wrapped_len }
+        Envelope {
+            bytes,
+            kek_version,
+            wrapped_len,
+        }
     }
 }
 
@@ -244,10 +274,16 @@ impl std::fmt::Debug for Envelope {
 pub fn peek_kek_version(text: &str) -> Result<KeyVersion, FormatError> {
     let body = text
         .strip_prefix(TEXT_PREFIX)
-        .ok_or(FormatError::MissingPrefix { expected: TEXT_PREFIX })?;
+        .ok_or(FormatError::MissingPrefix {
+            expected: TEXT_PREFIX,
+        })?;
     // 12 base64 characters decode to exactly the 9 bytes we need to check (header + 1).
-    let head = body.get(..12).ok_or(FormatError::Truncated { len: body.len() * 3 / 4 })?;
-    let bytes = URL_SAFE_NO_PAD.decode(head).map_err(|_| FormatError::Base64)?;
+    let head = body.get(..12).ok_or(FormatError::Truncated {
+        len: body.len() * 3 / 4,
+    })?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(head)
+        .map_err(|_| FormatError::Base64)?;
     let (version, _) = parse_header(&bytes)?;
     Ok(version)
 }
@@ -289,7 +325,8 @@ fn parse_header(bytes: &[u8]) -> Result<(KeyVersion, usize), FormatError> {
         return Err(FormatError::UnsupportedAlgorithm(alg));
     }
     let (version, rest) = rest.split_first_chunk::<4>().ok_or(truncated.clone())?;
-    let version = KeyVersion::new(u32::from_be_bytes(*version)).ok_or(FormatError::ZeroKeyVersion)?;
+    let version =
+        KeyVersion::new(u32::from_be_bytes(*version)).ok_or(FormatError::ZeroKeyVersion)?;
     let (len, _) = rest.split_first_chunk::<2>().ok_or(truncated)?;
     let wrapped_len = usize::from(u16::from_be_bytes(*len));
     if wrapped_len == 0 || wrapped_len > MAX_WRAPPED_KEY_LEN {
@@ -328,8 +365,14 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_named() {
-        assert_eq!(Envelope::from_bytes(&[]).unwrap_err(), FormatError::Truncated { len: 0 });
-        assert_eq!(Envelope::from_bytes(&[2]).unwrap_err(), FormatError::UnsupportedFormat(2));
+        assert_eq!(
+            Envelope::from_bytes(&[]).unwrap_err(),
+            FormatError::Truncated { len: 0 }
+        );
+        assert_eq!(
+            Envelope::from_bytes(&[2]).unwrap_err(),
+            FormatError::UnsupportedFormat(2)
+        );
         assert_eq!(
             Envelope::from_bytes(&[1, 2]).unwrap_err(),
             FormatError::UnsupportedAlgorithm(2)
@@ -350,15 +393,27 @@ mod tests {
             Envelope::from_text("twe2:AQ").unwrap_err(),
             FormatError::MissingPrefix { .. }
         ));
-        assert_eq!(Envelope::from_text("twe1:A=").unwrap_err(), FormatError::Base64);
+        assert_eq!(
+            Envelope::from_text("twe1:A=").unwrap_err(),
+            FormatError::Base64
+        );
     }
 
     #[test]
     fn oversized_input_is_refused_before_decoding() {
         let huge = format!("twe1:{}", "A".repeat(MAX_TEXT_LEN));
-        assert!(matches!(Envelope::from_text(&huge).unwrap_err(), FormatError::TooLarge { .. }));
+        assert!(matches!(
+            Envelope::from_text(&huge).unwrap_err(),
+            FormatError::TooLarge { .. }
+        ));
         let mut b = sample().into_bytes();
-        b.resize(HEADER_LEN + 60 + NONCE_LEN + MAX_PLAINTEXT_LEN + TAG_LEN + 1, 0);
-        assert!(matches!(Envelope::from_vec(b).unwrap_err(), FormatError::TooLarge { .. }));
+        b.resize(
+            HEADER_LEN + 60 + NONCE_LEN + MAX_PLAINTEXT_LEN + TAG_LEN + 1,
+            0,
+        );
+        assert!(matches!(
+            Envelope::from_vec(b).unwrap_err(),
+            FormatError::TooLarge { .. }
+        ));
     }
 }

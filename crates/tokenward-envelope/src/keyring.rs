@@ -132,7 +132,10 @@ impl Keyring {
             state: KeyState::Primary,
             kek: Arc::new(Kek::generate()?),
         };
-        Ok(Keyring::from_state(State { keys: vec![entry], min_decrypt: None }))
+        Ok(Keyring::from_state(State {
+            keys: vec![entry],
+            min_decrypt: None,
+        }))
     }
 
     /// Adds a freshly generated key in the [`KeyState::Staged`] state and returns its version.
@@ -147,7 +150,11 @@ impl Keyring {
                 Some(last) => last.version.next().ok_or(KeyringError::VersionsExhausted)?,
                 None => KeyVersion::FIRST,
             };
-            s.keys.push(Entry { version, state: KeyState::Staged, kek });
+            s.keys.push(Entry {
+                version,
+                state: KeyState::Staged,
+                kek,
+            });
             Ok(version)
         })
     }
@@ -169,7 +176,11 @@ impl Keyring {
                 KeyState::Primary => return Ok(()),
                 KeyState::Staged | KeyState::DecryptOnly if min.is_none_or(|m| version >= m) => {}
                 state => {
-                    return Err(KeyringError::InvalidTransition { action: "promote", version, state });
+                    return Err(KeyringError::InvalidTransition {
+                        action: "promote",
+                        version,
+                        state,
+                    });
                 }
             }
             target.state = KeyState::Primary;
@@ -190,17 +201,15 @@ impl Keyring {
     pub fn disable(&self, version: KeyVersion) -> Result<(), KeyringError> {
         self.update(|s| {
             let e = s.entry_mut(version)?;
-            match e.state {
-                KeyState::Primary => Err(KeyringError::InvalidTransition {
+            if e.state == KeyState::Primary {
+                return Err(KeyringError::InvalidTransition {
                     action: "disable",
                     version,
                     state: e.state,
-                }),
-                _ => {
-                    e.state = KeyState::Disabled;
-                    Ok(())
-                }
+                });
             }
+            e.state = KeyState::Disabled;
+            Ok(())
         })
     }
 
@@ -252,13 +261,11 @@ impl Keyring {
     /// [`KeyringError::MinimumAbovePrimary`] if `minimum` is above the primary's version.
     pub fn set_min_decrypt_version(&self, minimum: KeyVersion) -> Result<(), KeyringError> {
         self.update(|s| {
-            if let Some(primary) = s.primary() {
-                if minimum > primary.version {
-                    return Err(KeyringError::MinimumAbovePrimary {
-                        minimum,
-                        primary: primary.version,
-                    });
-                }
+            if let Some(primary) = s.primary().filter(|p| minimum > p.version) {
+                return Err(KeyringError::MinimumAbovePrimary {
+                    minimum,
+                    primary: primary.version,
+                });
             }
             s.min_decrypt = Some(minimum);
             Ok(())
@@ -293,7 +300,7 @@ impl Keyring {
 
     /// Replaces this keyring's keys and states with `other`'s, for instances that reload a
     /// keyring file during a rotation. Operations in progress finish on the old snapshot.
-    pub fn replace_with(&self, other: Keyring) {
+    pub fn replace_with(&self, other: &Keyring) {
         let next = other.snapshot();
         match self.state.write() {
             Ok(mut guard) => *guard = next,
@@ -319,7 +326,9 @@ impl Keyring {
                 .map(|e| ExportKey {
                     version: e.version.get(),
                     state: e.state,
-                    material: Zeroizing::new(URL_SAFE_NO_PAD.encode(e.kek.material.expose_secret())),
+                    material: Zeroizing::new(
+                        URL_SAFE_NO_PAD.encode(e.kek.material.expose_secret()),
+                    ),
                 })
                 .collect(),
         };
@@ -337,9 +346,16 @@ impl Keyring {
     pub fn import(json: &str) -> Result<Self, KeyringError> {
         let file: ExportFile = serde_json::from_str(json)
             // serde's message names the field and position, never the value.
-            .map_err(|e| KeyringError::Invalid(format!("not a keyring export ({})", describe_json_error(&e))))?;
+            .map_err(|e| {
+                KeyringError::Invalid(format!(
+                    "not a keyring export ({})",
+                    describe_json_error(&e)
+                ))
+            })?;
         if file.format != EXPORT_FORMAT {
-            return Err(KeyringError::Invalid(format!("format must be `{EXPORT_FORMAT}`")));
+            return Err(KeyringError::Invalid(format!(
+                "format must be `{EXPORT_FORMAT}`"
+            )));
         }
         let mut keys = Vec::with_capacity(file.keys.len());
         for k in &file.keys {
@@ -354,10 +370,17 @@ impl Keyring {
                     )));
                 }
             }
-            keys.push(Entry { version, state: k.state, kek: Arc::new(Kek::from_bytes(&raw)?) });
+            keys.push(Entry {
+                version,
+                state: k.state,
+                kek: Arc::new(Kek::from_bytes(&raw)?),
+            });
         }
         keys.sort_by_key(|e| e.version);
-        if keys.windows(2).any(|w| matches!(w, [a, b] if a.version == b.version)) {
+        if keys
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if a.version == b.version))
+        {
             return Err(KeyringError::Invalid("duplicate key version".into()));
         }
         if keys.iter().filter(|e| e.state == KeyState::Primary).count() > 1 {
@@ -371,10 +394,13 @@ impl Keyring {
             ),
         };
         let state = State { keys, min_decrypt };
-        if let (Some(min), Some(p)) = (min_decrypt, state.primary()) {
-            if min > p.version {
-                return Err(KeyringError::MinimumAbovePrimary { minimum: min, primary: p.version });
-            }
+        if let (Some(min), Some(p)) = (min_decrypt, state.primary())
+            && min > p.version
+        {
+            return Err(KeyringError::MinimumAbovePrimary {
+                minimum: min,
+                primary: p.version,
+            });
         }
         Ok(Keyring::from_state(state))
     }
@@ -388,7 +414,10 @@ impl Keyring {
     pub fn load_file(path: impl AsRef<Path>) -> Result<Self, KeyringError> {
         use std::io::Read as _;
         let path = path.as_ref();
-        let io = |source| KeyringError::Io { path: path.display().to_string(), source };
+        let io = |source| KeyringError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let mut file = std::fs::File::open(path).map_err(io)?;
         // Checked on the open file, not the path, so the file cannot be swapped in between.
         check_owner_only(path, &file.metadata().map_err(io)?)?;
@@ -406,7 +435,10 @@ impl Keyring {
     pub fn save_file(&self, path: impl AsRef<Path>) -> Result<(), KeyringError> {
         use std::io::Write as _;
         let path = path.as_ref();
-        let io = |source| KeyringError::Io { path: path.display().to_string(), source };
+        let io = |source| KeyringError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let mut tmp_name = path.as_os_str().to_owned();
         let mut suffix = [0u8; 6];
         rng::os_fill(&mut suffix).map_err(|_| KeyringError::Randomness)?;
@@ -485,7 +517,9 @@ impl Keyring {
     }
 
     fn from_state(state: State) -> Self {
-        Keyring { state: RwLock::new(Arc::new(state)) }
+        Keyring {
+            state: RwLock::new(Arc::new(state)),
+        }
     }
 
     fn snapshot(&self) -> Arc<State> {
@@ -497,7 +531,10 @@ impl Keyring {
         }
     }
 
-    fn update<T>(&self, f: impl FnOnce(&mut State) -> Result<T, KeyringError>) -> Result<T, KeyringError> {
+    fn update<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T, KeyringError>,
+    ) -> Result<T, KeyringError> {
         let mut guard = match self.state.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -517,7 +554,10 @@ impl fmt::Debug for Keyring {
             .field("min_decrypt", &s.min_decrypt)
             .field(
                 "keys",
-                &s.keys.iter().map(|e| (e.version, e.state)).collect::<Vec<_>>(),
+                &s.keys
+                    .iter()
+                    .map(|e| (e.version, e.state))
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -545,10 +585,8 @@ impl State {
         if entry.state == KeyState::Disabled {
             return Err(EnvelopeError::KeyDisabled(version));
         }
-        if let Some(minimum) = self.min_decrypt {
-            if version < minimum {
-                return Err(EnvelopeError::BelowMinimumVersion { version, minimum });
-            }
+        if let Some(minimum) = self.min_decrypt.filter(|&m| version < m) {
+            return Err(EnvelopeError::BelowMinimumVersion { version, minimum });
         }
         Ok(entry)
     }
@@ -565,7 +603,11 @@ impl Kek {
         let aead = UnboundKey::new(&AES_256_GCM, raw)
             .map(LessSafeKey::new)
             .map_err(|_| KeyringError::Invalid("key material rejected".into()))?;
-        Ok(Kek { aead, material: SecretBox::new(Box::new(*raw)), wraps: AtomicU64::new(0) })
+        Ok(Kek {
+            aead,
+            material: SecretBox::new(Box::new(*raw)),
+            wraps: AtomicU64::new(0),
+        })
     }
 }
 
@@ -608,7 +650,11 @@ fn unwrap_with(
     let plain = entry
         .kek
         .aead
-        .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), &mut buf[..])
+        .open_in_place(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad),
+            &mut buf[..],
+        )
         .map_err(|_| EnvelopeError::Authentication)?;
     let mut dek = Zeroizing::new([0u8; KEY_LEN]);
     dek.copy_from_slice(plain);
@@ -620,7 +666,10 @@ fn check_owner_only(path: &Path, meta: &std::fs::Metadata) -> Result<(), Keyring
     use std::os::unix::fs::PermissionsExt as _;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyringError::InsecurePermissions { path: path.display().to_string(), mode });
+        return Err(KeyringError::InsecurePermissions {
+            path: path.display().to_string(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -647,7 +696,7 @@ struct ExportKey {
     material: Zeroizing<String>,
 }
 
-/// serde_json's messages can quote input (an unknown variant's text), which may be key
+/// `serde_json`'s messages can quote input (an unknown variant's text), which may be key
 /// material; say only what kind of error and where.
 fn describe_json_error(e: &serde_json::Error) -> String {
     let kind = match e.classify() {

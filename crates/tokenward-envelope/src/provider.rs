@@ -17,8 +17,8 @@ pub struct DataKey(SecretBox<[u8; 32]>);
 impl DataKey {
     /// Takes ownership of key bytes (for example the plaintext a KMS returned from a decrypt).
     #[must_use]
-    pub fn from_bytes(bytes: Zeroizing<[u8; 32]>) -> Self {
-        DataKey(SecretBox::new(Box::new(*bytes)))
+    pub fn from_bytes(bytes: &Zeroizing<[u8; 32]>) -> Self {
+        DataKey(SecretBox::new(Box::new(**bytes)))
     }
 }
 
@@ -119,6 +119,7 @@ impl KeyProvider for Keyring {
         wrapped: &[u8],
         aad: &[u8],
     ) -> Result<DataKey, EnvelopeError> {
-        self.unwrap(version, wrapped, aad).map(DataKey::from_bytes)
+        self.unwrap(version, wrapped, aad)
+            .map(|k| DataKey::from_bytes(&k))
     }
 }

@@ -51,7 +51,9 @@ pub(crate) fn fill(out: &mut [u8]) -> Result<(), RngFailure> {
     match RNG.try_with(|cell| {
         let mut slot = cell.borrow_mut();
         let pid = std::process::id();
-        let stale = slot.as_ref().is_none_or(|d| d.pid != pid || d.since_seed > RESEED_AFTER_BYTES);
+        let stale = slot
+            .as_ref()
+            .is_none_or(|d| d.pid != pid || d.since_seed > RESEED_AFTER_BYTES);
         if stale {
             *slot = Some(Drbg::seeded(pid)?);
         }
@@ -100,7 +102,10 @@ impl Drbg {
             // The tag is not output: only the keystream is.
             .map(drop)
             .map_err(|_| RngFailure)?;
-        let (next, _) = self.buf.split_first_chunk_mut::<KEY_LEN>().ok_or(RngFailure)?;
+        let (next, _) = self
+            .buf
+            .split_first_chunk_mut::<KEY_LEN>()
+            .ok_or(RngFailure)?;
         let key = aes_key(next);
         next.zeroize();
         self.key = key?;
@@ -128,7 +133,9 @@ impl Drbg {
 }
 
 fn aes_key(bytes: &[u8]) -> Result<LessSafeKey, RngFailure> {
-    UnboundKey::new(&AES_256_GCM, bytes).map(LessSafeKey::new).map_err(|_| RngFailure)
+    UnboundKey::new(&AES_256_GCM, bytes)
+        .map(LessSafeKey::new)
+        .map_err(|_| RngFailure)
 }
 
 #[cfg(test)]
