@@ -83,10 +83,8 @@ impl Cipher {
     /// An empty context, a plaintext over [`MAX_PLAINTEXT_LEN`], no primary key, a key at its
     /// usage limit, or a failing OS random number generator.
     pub fn seal(&self, plaintext: &[u8], context: &Context) -> Result<Envelope, EnvelopeError> {
-        let ctx = context.canonical_bytes()?;
+        let aad = context.data_aad()?;
         check_plaintext(plaintext)?;
-        let mut aad = Vec::new();
-        format::data_aad(ctx, &mut aad);
         if let Some(active) = self
             .reusable_primary()
             .and_then(|primary| self.active.take_use(self.policy, primary, Instant::now()))
@@ -99,12 +97,12 @@ impl Cipher {
                 &active.wrapped,
                 nonce,
                 plaintext,
-                &aad,
+                aad,
             );
         }
         let mut random = Zeroizing::new([0u8; SEAL_RANDOM_LEN]);
         crate::rng::fill(&mut random[..]).map_err(|_| EnvelopeError::Randomness)?;
-        self.seal_fresh(&random, plaintext, &aad)
+        self.seal_fresh(&random, plaintext, aad)
     }
 
     /// Opens `envelope` if it was sealed with `context` under a key this keyring may open with.
@@ -118,10 +116,9 @@ impl Cipher {
         envelope: &Envelope,
         context: &Context,
     ) -> Result<SecretSlice<u8>, EnvelopeError> {
-        let mut aad = Vec::new();
-        format::data_aad(context.canonical_bytes()?, &mut aad);
+        let aad = context.data_aad()?;
         let key = self.data_key(envelope)?;
-        open_data(&key, envelope, &aad)
+        open_data(&key, envelope, aad)
     }
 
     /// As [`Cipher::open`], for UTF-8 plaintexts such as access tokens.
@@ -175,16 +172,15 @@ impl Cipher {
     pub fn seal_batch(&self, items: &[(&[u8], &Context)]) -> Result<Vec<Envelope>, EnvelopeError> {
         let mut random = Zeroizing::new(vec![0u8; SEAL_RANDOM_LEN * items.len()]);
         crate::rng::fill(&mut random).map_err(|_| EnvelopeError::Randomness)?;
-        let mut aad = Vec::new();
         items
             .iter()
             .zip(random.chunks_exact(SEAL_RANDOM_LEN))
             .map(|((plaintext, context), r)| {
                 check_plaintext(plaintext)?;
-                format::data_aad(context.canonical_bytes()?, &mut aad);
+                let aad = context.data_aad()?;
                 let r: &[u8; SEAL_RANDOM_LEN] =
                     r.try_into().map_err(|_| EnvelopeError::Randomness)?;
-                self.seal_fresh(r, plaintext, &aad)
+                self.seal_fresh(r, plaintext, aad)
             })
             .collect()
     }
@@ -371,8 +367,7 @@ impl AsyncCipher {
         plaintext: &[u8],
         context: &Context,
     ) -> Result<Envelope, EnvelopeError> {
-        let mut aad = Vec::new();
-        format::data_aad(context.canonical_bytes()?, &mut aad);
+        let aad = context.data_aad()?;
         check_plaintext(plaintext)?;
         let version = self.provider.primary_version()?;
         let mut nonce = [0u8; NONCE_LEN];
@@ -384,7 +379,7 @@ impl AsyncCipher {
                 &active.wrapped,
                 nonce,
                 plaintext,
-                &aad,
+                aad,
             );
         }
         let mut dek = Zeroizing::new([0u8; DEK_LEN]);
@@ -407,7 +402,7 @@ impl AsyncCipher {
                 uses: 1,
             });
         }
-        seal_data(&key, version, &wrapped, nonce, plaintext, &aad)
+        seal_data(&key, version, &wrapped, nonce, plaintext, aad)
     }
 
     /// As [`Cipher::open`].
@@ -420,8 +415,7 @@ impl AsyncCipher {
         envelope: &Envelope,
         context: &Context,
     ) -> Result<SecretSlice<u8>, EnvelopeError> {
-        let mut aad = Vec::new();
-        format::data_aad(context.canonical_bytes()?, &mut aad);
+        let aad = context.data_aad()?;
         let version = envelope.kek_version();
         self.provider.check_decrypt(version)?;
         let wrapped = envelope.wrapped_key();
@@ -437,7 +431,7 @@ impl AsyncCipher {
                 .insert(version, wrapped, Arc::clone(&key), Instant::now());
             key
         };
-        open_data(&key, envelope, &aad)
+        open_data(&key, envelope, aad)
     }
 
     /// As [`Cipher::open_str`].

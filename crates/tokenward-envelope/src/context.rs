@@ -11,8 +11,9 @@ pub const MAX_CONTEXT_VALUE_LEN: usize = 1024;
 /// Most entries in one context.
 pub const MAX_CONTEXT_ENTRIES: usize = 16;
 
-/// Domain tag at the start of every canonical context encoding.
-const CONTEXT_TAG: &[u8] = b"tokenward.ctx.v1";
+/// Bytes before the canonical encoding in `Context::encoded`: the format version and
+/// algorithm id that start the data seal's associated data, so sealing needs no copy.
+const AAD_PREFIX: [u8; 2] = [crate::format::FORMAT_V1, crate::format::ALG_AES256GCM];
 
 /// What an envelope is for: a small set of `key = value` pairs, bound to the ciphertext as
 /// associated data and checked on open.
@@ -29,7 +30,7 @@ const CONTEXT_TAG: &[u8] = b"tokenward.ctx.v1";
 /// different contexts never encode to the same bytes (no `a=b,c` versus `a=b` + `c` ambiguity):
 ///
 /// ```text
-/// "tokenward.ctx.v1" ‖ count: u8 ‖ for each entry in key order:
+/// count: u8 ‖ for each entry in key order:
 ///     key length: u8 ‖ key bytes ‖ value length: u16 big-endian ‖ value bytes
 /// ```
 ///
@@ -159,6 +160,12 @@ impl Context {
     ///
     /// [`ContextError::Empty`] when there are no entries.
     pub fn canonical_bytes(&self) -> Result<&[u8], ContextError> {
+        self.data_aad()
+            .map(|aad| aad.get(AAD_PREFIX.len()..).unwrap_or_default())
+    }
+
+    /// The data seal's associated data: format ‖ algorithm ‖ canonical encoding.
+    pub(crate) fn data_aad(&self) -> Result<&[u8], ContextError> {
         if self.entries.is_empty() {
             Err(ContextError::Empty)
         } else {
@@ -168,7 +175,7 @@ impl Context {
 
     fn encode(&mut self) {
         let mut out = Vec::with_capacity(
-            CONTEXT_TAG.len()
+            AAD_PREFIX.len()
                 + 1
                 + self
                     .entries
@@ -176,7 +183,7 @@ impl Context {
                     .map(|(k, v)| 3 + k.len() + v.len())
                     .sum::<usize>(),
         );
-        out.extend_from_slice(CONTEXT_TAG);
+        out.extend_from_slice(&AAD_PREFIX);
         // The limits checked in `insert` make these conversions lossless: at most 16 entries,
         // keys of at most 64 bytes and values of at most 1024 bytes.
         out.push(u8::try_from(self.entries.len()).unwrap_or(u8::MAX));

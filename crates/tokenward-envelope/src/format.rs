@@ -32,7 +32,8 @@
 //! # What is authenticated
 //!
 //! Every header byte is authenticated by one of the two AES-GCM seals:
-//! - the **data seal** has associated data `format ‖ algorithm ‖ canonical context`;
+//! - the **data seal** has associated data `format ‖ algorithm ‖ canonical context` (the
+//!   context encoding is described on [`Context`](crate::Context));
 //! - the **wrap seal** has associated data `"tokenward.dek.v1" ‖ format ‖ algorithm ‖ KEK
 //!   version`; the wrapped DEK and its nonce are that seal's own ciphertext and nonce.
 //!
@@ -297,15 +298,6 @@ pub(crate) fn wrap_aad(kek_version: KeyVersion) -> [u8; 22] {
     fmt.copy_from_slice(&[FORMAT_V1, ALG_AES256GCM]);
     rest.copy_from_slice(&kek_version.get().to_be_bytes());
     aad
-}
-
-/// The associated data of the data seal, written into `out` (cleared first).
-pub(crate) fn data_aad(canonical_context: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(2 + canonical_context.len());
-    out.push(FORMAT_V1);
-    out.push(ALG_AES256GCM);
-    out.extend_from_slice(canonical_context);
 }
 
 fn header(kek_version: KeyVersion, wrapped_len: u16) -> [u8; HEADER_LEN] {

@@ -71,15 +71,16 @@
 //!
 //! Algorithm ids: `0x00` invalid, `0x01` AES-256-GCM, `0x02` reserved for a derived-key,
 //! key-committing suite, `0x03` reserved for AES-256-GCM-SIV, the rest reserved. The data seal
-//! authenticates `format ‖ algorithm ‖ context`; the wrap seal authenticates
+//! authenticates `format ‖ algorithm ‖ canonical context` ([`Context`]); the wrap seal authenticates
 //! `"tokenward.dek.v1" ‖ format ‖ algorithm ‖ KEK version`. A 51-byte token seals to 147 bytes
 //! (201 characters of text).
 //!
 //! # Randomness
 //!
 //! DEKs and nonces come from a per-thread AES-256-CTR fast-key-erasure generator seeded from
-//! the OS CSPRNG, reseeded every MiB and after a `fork` (it checks the process id on every
-//! draw), so threads and forked processes never share random bytes.
+//! the OS CSPRNG, reseeded every MiB and in every child after a `fork` (a `pthread_atfork`
+//! handler bumps a generation that every draw checks), so threads and forked processes never
+//! share random bytes. That handler is the crate's only `unsafe` code.
 //!
 //! # Limits
 //!
@@ -91,7 +92,9 @@
 //!
 //! None yet: the crate is small by default and has no optional parts.
 
-#![forbid(unsafe_code)]
+// One exception, in `rng`: registering a `pthread_atfork` handler so that forked children
+// reseed their random number generator (see the module docs). Nothing else may use `unsafe`.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 

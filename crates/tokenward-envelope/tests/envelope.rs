@@ -110,7 +110,6 @@ fn fixed_vector_decodes_from_the_documented_layout() {
         .to_vec();
 
     let mut data_aad = vec![1u8, 1];
-    data_aad.extend_from_slice(b"tokenward.ctx.v1");
     data_aad.push(3);
     for (k, val) in [
         ("item_id", "eVBnVMp7zdTJLkRNr33Rs6zr7KNJqBFL9DrE6"),
