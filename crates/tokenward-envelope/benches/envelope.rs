@@ -151,7 +151,7 @@ fn seal_open(c: &mut Criterion) {
         });
     });
     g.bench_function("naive_snippet", |b| {
-        b.iter(|| naive.open(black_box(&naive_text)))
+        b.iter(|| naive.open(black_box(&naive_text)));
     });
     g.bench_function("raw_aes256gcm", |b| {
         b.iter_batched_ref(
@@ -180,7 +180,7 @@ fn batches(c: &mut Criterion) {
     let mut g = c.benchmark_group("batch_1000");
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("tokenward_seal_batch", |b| {
-        b.iter(|| cipher.seal_batch(black_box(&items)).unwrap())
+        b.iter(|| cipher.seal_batch(black_box(&items)).unwrap());
     });
     g.bench_function("naive_seal_loop", |b| {
         b.iter(|| {
@@ -190,13 +190,13 @@ fn batches(c: &mut Criterion) {
         });
     });
     g.bench_function("tokenward_open_batch", |b| {
-        b.iter(|| cipher.open_batch(black_box(&pairs)))
+        b.iter(|| cipher.open_batch(black_box(&pairs)));
     });
     // Rewrap from v1 to v2: a second keyring state with v2 primary over the same keys.
     let v2 = keyring.add_staged().unwrap();
     keyring.promote(v2).unwrap();
     g.bench_function("tokenward_rewrap_batch", |b| {
-        b.iter(|| cipher.rewrap_batch(black_box(&envelopes)))
+        b.iter(|| cipher.rewrap_batch(black_box(&envelopes)));
     });
     g.finish();
 }

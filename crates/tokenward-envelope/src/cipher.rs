@@ -569,6 +569,7 @@ mod tests {
     /// Source: McGrew and Viega, "The Galois/Counter Mode of Operation (GCM)", the revised
     /// specification submitted to NIST (2005), Appendix B, test cases 13 to 16 (the 256-bit-key
     /// cases with 96-bit IVs).
+    #[allow(clippy::doc_markdown, reason = "an author's name, not code")]
     struct Kat {
         key: &'static str,
         iv: &'static str,
