@@ -67,10 +67,27 @@ pub(crate) const DEK_USE_LIMIT: u64 = 1 << 32;
 
 pub(crate) struct DekCache {
     config: DekCacheConfig,
-    map: Mutex<HashMap<Box<[u8]>, CacheEntry>>,
+    /// Keyed by the last 16 bytes of the wrapped DEK (for the in-process keyring, the wrap tag:
+    /// a MAC, unique per wrap), which keeps lookups cheap; the entry holds the whole wrapped
+    /// DEK and a hit compares every byte. Colliding tails from a hostile store only cause
+    /// misses.
+    map: Mutex<HashMap<u128, CacheEntry>>,
+}
+
+fn slot(wrapped: &[u8]) -> u128 {
+    let tail = wrapped
+        .get(wrapped.len().saturating_sub(16)..)
+        .unwrap_or(wrapped);
+    let mut bytes = [0u8; 16];
+    bytes
+        .get_mut(..tail.len())
+        .unwrap_or_default()
+        .copy_from_slice(tail);
+    u128::from_le_bytes(bytes)
 }
 
 struct CacheEntry {
+    wrapped: Box<[u8]>,
     version: KeyVersion,
     key: Arc<LessSafeKey>,
     born: Instant,
@@ -92,12 +109,14 @@ impl DekCache {
         now: Instant,
     ) -> Option<Arc<LessSafeKey>> {
         let mut map = self.map.lock().ok()?;
-        let entry = map.get_mut(wrapped)?;
-        let fresh = entry.version == version
+        let slot = slot(wrapped);
+        let entry = map.get_mut(&slot)?;
+        let fresh = *entry.wrapped == *wrapped
+            && entry.version == version
             && now.saturating_duration_since(entry.born) < self.config.ttl
             && entry.uses < self.config.max_uses;
         if !fresh {
-            map.remove(wrapped);
+            map.remove(&slot);
             return None;
         }
         entry.uses += 1;
@@ -120,17 +139,15 @@ impl DekCache {
             map.retain(|_, e| now.saturating_duration_since(e.born) < ttl);
         }
         if map.len() >= self.config.max_entries {
-            let oldest = map
-                .iter()
-                .min_by_key(|(_, e)| e.born)
-                .map(|(k, _)| k.clone());
+            let oldest = map.iter().min_by_key(|(_, e)| e.born).map(|(k, _)| *k);
             if let Some(k) = oldest {
                 map.remove(&k);
             }
         }
         map.insert(
-            wrapped.into(),
+            slot(wrapped),
             CacheEntry {
+                wrapped: wrapped.into(),
                 version,
                 key,
                 born: now,

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::cache::{ActiveDek, ActiveSlot, DekCache};
 use crate::format::{self, NONCE_LEN};
@@ -540,19 +540,27 @@ fn open_data(
     let nonce: [u8; NONCE_LEN] = nonce
         .try_into()
         .map_err(|_| EnvelopeError::Authentication)?;
-    let mut buf = Zeroizing::new(sealed.to_vec());
-    let len = key
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut buf[..],
-        )
-        .map_err(|_| EnvelopeError::Authentication)?
-        .len();
-    // Move the plaintext into the secret without leaving a copy behind: `buf` is zeroized on
-    // drop, and the boxed slice is owned by the secret from here on.
-    let plain: Box<[u8]> = buf.get(..len).unwrap_or_default().into();
-    Ok(SecretSlice::from(plain))
+    let (ciphertext, tag) = sealed
+        .split_at_checked(sealed.len().saturating_sub(format::TAG_LEN))
+        .ok_or(EnvelopeError::Authentication)?;
+    let tag = Tag::try_from(tag).map_err(|_| EnvelopeError::Authentication)?;
+    // Decrypt into a buffer of exactly the plaintext's size, so it becomes the secret's box
+    // without a reallocation or a stray copy.
+    let mut buf: Box<[u8]> = ciphertext.into();
+    let opened = key.open_in_place_separate_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        tag,
+        &mut buf,
+        0..,
+    );
+    if opened.is_err() {
+        // With the right key but a wrong context the buffer may hold the real plaintext,
+        // decrypted before the tag check failed: wipe it before it is freed.
+        buf.zeroize();
+        return Err(EnvelopeError::Authentication);
+    }
+    Ok(SecretSlice::from(buf))
 }
 
 fn into_secret_string(bytes: &SecretSlice<u8>) -> Result<SecretString, EnvelopeError> {

@@ -489,8 +489,12 @@ impl Keyring {
         nonce: [u8; NONCE_LEN],
         out: &mut [u8; LOCAL_WRAPPED_LEN],
     ) -> Result<KeyVersion, EnvelopeError> {
-        let s = self.snapshot();
-        let primary = s.primary().ok_or(EnvelopeError::NoPrimaryKey)?;
+        // Held for one AES-GCM seal of 32 bytes; writers (rotations) are rare.
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let primary = guard.primary().ok_or(EnvelopeError::NoPrimaryKey)?;
         if let Some(v) = version.filter(|&v| v != primary.version) {
             return Err(EnvelopeError::NotPrimary(v));
         }
@@ -506,14 +510,21 @@ impl Keyring {
         wrapped: &[u8],
         aad: &[u8],
     ) -> Result<Zeroizing<[u8; KEY_LEN]>, EnvelopeError> {
-        let s = self.snapshot();
-        let entry = s.decrypting(version)?;
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = guard.decrypting(version)?;
         unwrap_with(entry, wrapped, aad)
     }
 
     /// Checks that `version` may open envelopes.
     pub(crate) fn check_decrypt(&self, version: KeyVersion) -> Result<(), EnvelopeError> {
-        self.snapshot().decrypting(version).map(|_| ())
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.decrypting(version).map(|_| ())
     }
 
     fn from_state(state: State) -> Self {
