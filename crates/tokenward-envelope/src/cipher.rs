@@ -117,8 +117,18 @@ impl Cipher {
         context: &Context,
     ) -> Result<SecretSlice<u8>, EnvelopeError> {
         let aad = context.data_aad()?;
-        let key = self.data_key(envelope)?;
-        open_data(&key, envelope, aad)
+        match self.cached_data_key(envelope)? {
+            Some(key) => open_data(&key, envelope, aad),
+            None => {
+                let version = envelope.kek_version();
+                let dek = self.keyring.unwrap(
+                    version,
+                    envelope.wrapped_key(),
+                    &format::wrap_aad(version),
+                )?;
+                open_data(&expand(&dek)?, envelope, aad)
+            }
+        }
     }
 
     /// As [`Cipher::open`], for UTF-8 plaintexts such as access tokens.
@@ -262,23 +272,27 @@ impl Cipher {
         seal_data(&key, version, &wrapped, data_nonce, plaintext, aad)
     }
 
-    fn data_key(&self, envelope: &Envelope) -> Result<Arc<LessSafeKey>, EnvelopeError> {
+    /// The envelope's data key through the cache, or `None` when there is no cache (the caller
+    /// then expands the key on the stack: no allocation for a key used once).
+    fn cached_data_key(
+        &self,
+        envelope: &Envelope,
+    ) -> Result<Option<Arc<LessSafeKey>>, EnvelopeError> {
+        let Some(cache) = &self.cache else {
+            return Ok(None);
+        };
         let version = envelope.kek_version();
         let wrapped = envelope.wrapped_key();
         let aad = format::wrap_aad(version);
-        let Some(cache) = &self.cache else {
-            let dek = self.keyring.unwrap(version, wrapped, &aad)?;
-            return expand(&dek).map(Arc::new);
-        };
         self.keyring.check_decrypt(version)?;
         let now = Instant::now();
         if let Some(key) = cache.get(version, wrapped, now) {
-            return Ok(key);
+            return Ok(Some(key));
         }
         let dek = self.keyring.unwrap(version, wrapped, &aad)?;
         let key = Arc::new(expand(&dek)?);
         cache.insert(version, wrapped, Arc::clone(&key), now);
-        Ok(key)
+        Ok(Some(key))
     }
 
     fn rewrap_with_nonce(

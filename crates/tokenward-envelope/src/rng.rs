@@ -136,7 +136,10 @@ impl Drbg {
             let (src, _) = avail.split_at_mut(n);
             let (dst, rest) = out.split_at_mut(n);
             dst.copy_from_slice(src);
-            src.zeroize();
+            // Wipe what leaves the buffer. A plain fill is enough here (no volatile writes
+            // needed): the next refill encrypts these very bytes, so the stores cannot be
+            // optimised away.
+            src.fill(0);
             self.pos += n;
             self.since_seed += n as u64;
             out = rest;
