@@ -117,18 +117,14 @@ impl Cipher {
         context: &Context,
     ) -> Result<SecretSlice<u8>, EnvelopeError> {
         let aad = context.data_aad()?;
-        match self.cached_data_key(envelope)? {
-            Some(key) => open_data(&key, envelope, aad),
-            None => {
-                let version = envelope.kek_version();
-                let dek = self.keyring.unwrap(
-                    version,
-                    envelope.wrapped_key(),
-                    &format::wrap_aad(version),
-                )?;
-                open_data(&expand(&dek)?, envelope, aad)
-            }
+        if let Some(key) = self.cached_data_key(envelope)? {
+            return open_data(&key, envelope, aad);
         }
+        let version = envelope.kek_version();
+        let dek =
+            self.keyring
+                .unwrap(version, envelope.wrapped_key(), &format::wrap_aad(version))?;
+        open_data(&expand(&dek)?, envelope, aad)
     }
 
     /// As [`Cipher::open`], for UTF-8 plaintexts such as access tokens.
