@@ -1,0 +1,459 @@
+//! The value rules and the free-text scrubber.
+//!
+//! All value rules except one are compiled into a single regular expression: one pass over the
+//! text, with the regex crate's SIMD literal prefilter doing most of the work (every built-in
+//! rule starts with a literal, which keeps clean text fast). Free-text routing numbers have no
+//! literal to start from (any digit could begin one), so they are found by a separate byte scan
+//! that skips eight bytes at a time where there are no digits, and confirmed by the ABA
+//! checksum and the Federal Reserve prefix ranges.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use regex::{Captures, Regex, RegexBuilder};
+
+use crate::policy::Rule;
+use crate::{Fingerprinter, Tag, is_placeholder};
+
+/// Identifier characters after a Plaid token's `<type>-<env>-`.
+const TOKEN_ID: &str = "[0-9A-Za-z][0-9A-Za-z-]{4,99}";
+const ENVS: &str = "(?:sandbox|development|production)";
+
+/// The built-in value rules: (tag, pattern). A pattern with a group named `v` redacts only that
+/// group (the value after a key, the credential after `Bearer`); otherwise the whole match.
+fn builtin_rules() -> Vec<(Tag, String)> {
+    let kv =
+        |keys: &str, value: &str| format!(r#"(?:{keys})["']?[ \t]*[:=][ \t]*["']?(?P<v>{value})"#);
+    vec![
+        (Tag::ACCESS_TOKEN, format!("access-{ENVS}-{TOKEN_ID}")),
+        (Tag::PUBLIC_TOKEN, format!("public-{ENVS}-{TOKEN_ID}")),
+        (Tag::LINK_TOKEN, format!("link-{ENVS}-{TOKEN_ID}")),
+        (Tag::PROCESSOR_TOKEN, format!("processor-{ENVS}-{TOKEN_ID}")),
+        (
+            Tag::PLAID_TOKEN,
+            format!(
+                "(?:user|payment-token|payment|transfer|assets|audit-copy|credit|consumer|investments)-{ENVS}-{TOKEN_ID}"
+            ),
+        ),
+        (Tag::BEARER, "(?:Bearer|bearer|BEARER)[ \t]+(?P<v>[A-Za-z0-9._~+/-]{8,}=*)".to_owned()),
+        (
+            Tag::AUTHORIZATION,
+            "(?:Authorization|authorization|AUTHORIZATION)[\"']?[ \t]*[:=][ \t]*[\"']?(?:Basic|basic|BASIC)[ \t]+(?P<v>[A-Za-z0-9+/]{4,}={0,2})"
+                .to_owned(),
+        ),
+        (Tag::JWT, "eyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]*".to_owned()),
+        (
+            Tag::CLIENT_SECRET,
+            kv(
+                "PLAID-SECRET|Plaid-Secret|plaid-secret|PLAID_SECRET|plaid_secret|client_secret|clientSecret|\"secret\"|'secret'|secret",
+                "[A-Za-z0-9_-]{8,128}",
+            ),
+        ),
+        (
+            Tag::CLIENT_ID,
+            kv(
+                "PLAID-CLIENT-ID|Plaid-Client-Id|plaid-client-id|PLAID_CLIENT_ID|plaid_client_id|client_id|clientId",
+                "[A-Za-z0-9]{8,64}",
+            ),
+        ),
+        (
+            Tag::ACCOUNT_NUMBER,
+            r#""(?:account|account_number|accountNumber)"[ \t]*:[ \t]*"(?P<v>[0-9A-Za-z]{4,17})""#
+                .to_owned(),
+        ),
+        (
+            Tag::ROUTING_NUMBER,
+            r#""(?:routing|wire_routing|routing_number|routingNumber|wireRouting)"[ \t]*:[ \t]*"(?P<v>[0-9]{9})""#
+                .to_owned(),
+        ),
+    ]
+}
+
+pub(crate) struct TextRules {
+    regex: Option<(Regex, regex::bytes::Regex)>,
+    rules: Vec<TextRule>,
+    routing: Rule,
+}
+
+struct TextRule {
+    rule: Rule,
+    /// Extra check on the redacted text; a match that fails it is left alone.
+    accept: fn(&str) -> bool,
+    /// Capture group index of the whole alternative.
+    whole: usize,
+    /// Capture group index of the value part, if the rule redacts only part of its match.
+    value: Option<usize>,
+}
+
+impl TextRules {
+    pub(crate) fn compile(custom: &[(Tag, String)]) -> Result<TextRules, String> {
+        let all: Vec<(Tag, String)> = builtin_rules()
+            .into_iter()
+            .chain(custom.iter().cloned())
+            .collect();
+        let mut combined = String::new();
+        for (i, (_, pattern)) in all.iter().enumerate() {
+            if i > 0 {
+                combined.push('|');
+            }
+            // Rename `v` to a group unique to this rule; wrap the rule in its own group.
+            let renamed = pattern.replace("(?P<v>", &format!("(?P<v{i}>"));
+            // Writing to a String cannot fail.
+            let _ = write!(combined, "(?P<r{i}>{renamed})");
+        }
+        let build = |p: &str| {
+            RegexBuilder::new(p)
+                .size_limit(64 << 20)
+                .build()
+                .map_err(|e| e.to_string())
+        };
+        let regex = build(&combined)?;
+        let bytes = regex::bytes::RegexBuilder::new(&combined)
+            .size_limit(64 << 20)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let names: Vec<Option<&str>> = regex.capture_names().collect();
+        let index = |name: &str| names.iter().position(|n| *n == Some(name));
+        let rules = all
+            .into_iter()
+            .enumerate()
+            .map(|(i, (tag, _))| {
+                let whole = index(&format!("r{i}")).ok_or("missing rule group")?;
+                // `token_type=bearer expires_in_seconds=…` is not a credential: a bearer token
+                // must mix letters and digits.
+                let accept = if tag == Tag::BEARER {
+                    mixes_letters_and_digits
+                } else {
+                    any
+                };
+                Ok(TextRule {
+                    rule: Rule::new(tag),
+                    accept,
+                    whole,
+                    value: index(&format!("v{i}")),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(TextRules {
+            regex: Some((regex, bytes)),
+            rules,
+            routing: Rule::new(Tag::ROUTING_NUMBER),
+        })
+    }
+
+    pub(crate) fn empty() -> TextRules {
+        TextRules {
+            regex: None,
+            rules: Vec::new(),
+            routing: Rule::new(Tag::ROUTING_NUMBER),
+        }
+    }
+
+    pub(crate) fn rule_count(&self) -> usize {
+        self.rules.len() + 1
+    }
+
+    pub(crate) fn scrub<'a>(&self, text: &'a str, fp: Option<&Fingerprinter>) -> Cow<'a, str> {
+        let mut spans: Vec<(usize, usize, &Rule)> = Vec::new();
+        if let Some((regex, _)) = &self.regex {
+            for caps in regex.captures_iter(text) {
+                if let Some((start, end, rule)) = self.matched(&caps)
+                    && !text.get(start..end).is_some_and(is_placeholder)
+                {
+                    spans.push((start, end, rule));
+                }
+            }
+        }
+        routing_numbers(text.as_bytes(), |start, end| {
+            if !spans.iter().any(|&(s, e, _)| start < e && s < end) {
+                spans.push((start, end, &self.routing));
+            }
+        });
+        if spans.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        spans.sort_by_key(|&(s, _, _)| s);
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (start, end, rule) in spans {
+            out.push_str(text.get(last..start).unwrap_or_default());
+            match (fp, text.get(start..end)) {
+                (Some(fp), Some(secret)) => {
+                    out.push_str(&rule.placeholder[..rule.placeholder.len() - 1]);
+                    out.push(' ');
+                    out.push_str(&fp.fingerprint(&rule.tag, secret));
+                    out.push(']');
+                }
+                _ => out.push_str(&rule.placeholder),
+            }
+            last = end;
+        }
+        out.push_str(text.get(last..).unwrap_or_default());
+        Cow::Owned(out)
+    }
+
+    pub(crate) fn scrub_bytes(&self, bytes: &mut [u8]) -> usize {
+        let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+        if let Some((_, regex)) = &self.regex {
+            for caps in regex.captures_iter(bytes) {
+                let Some((i, rule)) = self
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .find(|(_, r)| caps.get(r.whole).is_some())
+                else {
+                    continue;
+                };
+                let Some(m) = rule
+                    .value
+                    .and_then(|v| caps.get(v))
+                    .or_else(|| caps.get(rule.whole))
+                else {
+                    continue;
+                };
+                if std::str::from_utf8(m.as_bytes()).is_ok_and(|v| (rule.accept)(v)) {
+                    spans.push((m.start(), m.end(), i));
+                }
+            }
+        }
+        let mut routing = Vec::new();
+        routing_numbers(bytes, |s, e| {
+            if !spans.iter().any(|&(a, b, _)| s < b && a < e) {
+                routing.push((s, e));
+            }
+        });
+        let count = spans.len() + routing.len();
+        let overwrite = |bytes: &mut [u8], start: usize, end: usize, placeholder: &str| {
+            if let Some(dst) = bytes.get_mut(start..end) {
+                let src = placeholder.as_bytes();
+                for (i, b) in dst.iter_mut().enumerate() {
+                    *b = src.get(i).copied().unwrap_or(b'*');
+                }
+            }
+        };
+        for (s, e, i) in spans {
+            if let Some(rule) = self.rules.get(i) {
+                overwrite(bytes, s, e, &rule.rule.placeholder);
+            }
+        }
+        for (s, e) in routing {
+            overwrite(bytes, s, e, &self.routing.placeholder);
+        }
+        count
+    }
+
+    fn matched<'r>(&'r self, caps: &Captures<'_>) -> Option<(usize, usize, &'r Rule)> {
+        let rule = self.rules.iter().find(|r| caps.get(r.whole).is_some())?;
+        let m = rule
+            .value
+            .and_then(|v| caps.get(v))
+            .or_else(|| caps.get(rule.whole))?;
+        (rule.accept)(m.as_str()).then_some((m.start(), m.end(), &rule.rule))
+    }
+}
+
+fn any(_: &str) -> bool {
+    true
+}
+
+fn mixes_letters_and_digits(v: &str) -> bool {
+    v.bytes().any(|b| b.is_ascii_digit()) && v.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// Checks a custom pattern on its own: it compiles within [`MAX_CUSTOM_PATTERN_SIZE`], does
+/// not match the empty string, and matches no placeholder.
+///
+/// [`MAX_CUSTOM_PATTERN_SIZE`]: crate::MAX_CUSTOM_PATTERN_SIZE
+pub(crate) fn check_custom_pattern(pattern: &str) -> Result<(), String> {
+    let re = RegexBuilder::new(pattern)
+        .size_limit(crate::MAX_CUSTOM_PATTERN_SIZE)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(limit) => {
+                format!("compiled size is over the {limit}-byte limit")
+            }
+            other => other.to_string(),
+        })?;
+    if re.is_match("") {
+        return Err("it matches the empty string".to_owned());
+    }
+    let samples = [
+        Tag::ACCESS_TOKEN.placeholder(),
+        "[REDACTED:custom.x fp1:0123456789abcdef]".to_owned(),
+        Tag::NOT_ALLOWED.placeholder(),
+    ];
+    if samples.iter().any(|s| re.is_match(s)) {
+        return Err(
+            "it matches a redaction placeholder, so scrubbing would not be idempotent".to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Whether `digits` (nine ASCII digits) pass the ABA routing-number checksum:
+/// `3(d1+d4+d7) + 7(d2+d5+d8) + (d3+d6+d9) ≡ 0 (mod 10)`.
+#[must_use]
+pub fn aba_checksum_ok(digits: &str) -> bool {
+    let d: Vec<u32> = digits
+        .bytes()
+        .map(|b| u32::from(b.wrapping_sub(b'0')))
+        .collect();
+    if d.len() != 9 || d.iter().any(|&x| x > 9) {
+        return false;
+    }
+    let sum: u32 = d
+        .chunks(3)
+        .map(|c| c.iter().zip([3, 7, 1]).map(|(x, w)| x * w).sum::<u32>())
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Calls `found(start, end)` for each run of exactly nine ASCII digits, not touching a letter,
+/// digit or `_`, that is a plausible ABA routing number: a valid checksum and a first two
+/// digits in the Federal Reserve ranges (00–12, 21–32, 61–72, 80).
+fn routing_numbers(bytes: &[u8], mut found: impl FnMut(usize, usize)) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let word_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip eight bytes at a time while none of them is a digit.
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let x = u64::from_le_bytes(w) ^ (ONES * 0x30);
+            // A byte of `x` is below 10 exactly when the original byte was a digit.
+            let below_ten = x.wrapping_sub(ONES * 10) & !x & HIGHS;
+            if below_ten == 0 {
+                i += 8;
+                continue;
+            }
+        }
+        let Some(&b) = bytes.get(i) else { break };
+        if !b.is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let before_ok = start == 0 || bytes.get(start - 1).is_none_or(|&p| !word_char(p));
+        let after_ok = bytes.get(i).is_none_or(|&n| !word_char(n));
+        if i - start == 9 && before_ok && after_ok {
+            let digits =
+                std::str::from_utf8(bytes.get(start..i).unwrap_or_default()).unwrap_or_default();
+            let prefix: u32 = digits.get(..2).and_then(|p| p.parse().ok()).unwrap_or(99);
+            let fed_range = matches!(prefix, 0..=12 | 21..=32 | 61..=72 | 80);
+            if fed_range && aba_checksum_ok(digits) {
+                found(start, i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Policy;
+
+    #[test]
+    fn built_in_rules_find_secrets_by_shape() {
+        let p = Policy::plaid();
+        let cases = [
+            (
+                "token=access-sandbox-de3ce8ef-33f8-452c-a685-8671031fc0f6;",
+                "token=[REDACTED:plaid.access_token];",
+            ),
+            (
+                "public-production-0b6a6a1a-2d5c-4a7e-9a40-1f1d0f6c9e2b",
+                "[REDACTED:plaid.public_token]",
+            ),
+            (
+                "link-development-abc12-def34",
+                "[REDACTED:plaid.link_token]",
+            ),
+            (
+                "processor-sandbox-0asd1-a92nc",
+                "[REDACTED:plaid.processor_token]",
+            ),
+            (
+                "user-sandbox-5f1c0b7e-aaaa-bbbb-cccc-0123456789ab",
+                "[REDACTED:plaid.token]",
+            ),
+            (
+                "Authorization: Bearer abcDEF123456.xyz",
+                "Authorization: Bearer [REDACTED:http.bearer]",
+            ),
+            (
+                "Authorization: Basic dXNlcjpwYXNz",
+                "Authorization: Basic [REDACTED:http.authorization]",
+            ),
+            (
+                "PLAID-SECRET: 0123456789abcdef0123456789abcd",
+                "PLAID-SECRET: [REDACTED:plaid.client_secret]",
+            ),
+            (
+                r#"{"client_id":"5f1c0b7e0123456789abcdef","secret":"0123456789abcdef0123456789abcd"}"#,
+                r#"{"client_id":"[REDACTED:plaid.client_id]","secret":"[REDACTED:plaid.client_secret]"}"#,
+            ),
+            (
+                r#""account": "1111222233330000", "routing": "011401533""#,
+                r#""account": "[REDACTED:bank.account_number]", "routing": "[REDACTED:bank.routing_number]""#,
+            ),
+            (
+                "wire to 021000021 today",
+                "wire to [REDACTED:bank.routing_number] today",
+            ),
+            (
+                "jwt eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjE2MDB9.c2lnbmF0dXJl",
+                "jwt [REDACTED:jwt]",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(p.scrub_text(input), want, "{input}");
+            assert_eq!(p.scrub_text(want), want, "idempotent: {want}");
+        }
+    }
+
+    #[test]
+    fn clean_text_is_borrowed_and_lookalikes_survive() {
+        let p = Policy::plaid();
+        let clean = [
+            "2024-01-15 amount=12.34 merchant=Uber item_id=eVBnVMp7zdTJLkRNr33Rs6zr7KNJqBFL9DrE6",
+            "request_id=m8MDnv9okwxFNBV token_type=bearer total_tokens=123456789",
+            "order 123456789 shipped",       // nine digits, bad checksum
+            "phone 0114015330 and 01140153", // ten and eight digits
+            "sandbox-access is a word; public-api-docs; link-production",
+        ];
+        for text in clean {
+            assert!(
+                matches!(p.scrub_text(text), std::borrow::Cow::Borrowed(_)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn byte_mode_keeps_length() {
+        let p = Policy::plaid();
+        let mut dump =
+            b"\x00\x01access-sandbox-de3ce8ef-33f8-452c-a685-8671031fc0f6\xff 021000021".to_vec();
+        let len = dump.len();
+        assert_eq!(p.scrub_bytes_in_place(&mut dump), 2);
+        assert_eq!(dump.len(), len);
+        let shown = String::from_utf8_lossy(&dump);
+        assert!(shown.contains("[REDACTED:plaid.access_token]**"));
+        assert!(shown.contains("[REDACTED"));
+        assert!(!shown.contains("de3ce8ef") && !shown.contains("021000021"));
+    }
+
+    #[test]
+    fn aba_checksum() {
+        for ok in ["011000015", "021000021", "011401533", "091000019"] {
+            assert!(super::aba_checksum_ok(ok), "{ok}");
+        }
+        for bad in ["011000016", "123456789", "12345678", "01100001a"] {
+            assert!(!super::aba_checksum_ok(bad), "{bad}");
+        }
+    }
+}
