@@ -6,6 +6,7 @@
 //! | feature    | module                 | crate                |
 //! |------------|------------------------|----------------------|
 //! | `envelope` | [`envelope`] (default) | `tokenward-envelope` |
+//! | `redact`   | [`redact`] (default)   | `tokenward-redact`   |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -25,3 +26,7 @@
 /// Versioned AES-256-GCM envelope encryption (`tokenward-envelope`).
 #[cfg(feature = "envelope")]
 pub use tokenward_envelope as envelope;
+
+/// Secret types, redaction policies and scrubbers (`tokenward-redact`).
+#[cfg(feature = "redact")]
+pub use tokenward_redact as redact;

@@ -1,15 +1,20 @@
 //! The value rules and the free-text scrubber.
 //!
-//! All value rules except one are compiled into a single regular expression: one pass over the
-//! text, with the regex crate's SIMD literal prefilter doing most of the work (every built-in
-//! rule starts with a literal, which keeps clean text fast). Free-text routing numbers have no
-//! literal to start from (any digit could begin one), so they are found by a separate byte scan
-//! that skips eight bytes at a time where there are no digits, and confirmed by the ABA
-//! checksum and the Federal Reserve prefix ranges.
+//! All value rules except one are compiled into a single regular expression. Every built-in
+//! rule contains one of a few rare *anchor* literals (`-sandbox-`, `-production-`, `earer`,
+//! `eyJ`, `ecret`, …); one SIMD multi-literal search (aho-corasick's Teddy) finds the anchors,
+//! and the regex runs only from just before each anchor, so clean text is read once at
+//! literal-search speed. With custom patterns, whose anchors we cannot know, the regex runs
+//! over the whole text instead.
+//!
+//! Free-text routing numbers have no literal at all (any digit could begin one), so they are
+//! found by a separate scan that classifies eight bytes at a time and only stops at runs of
+//! nine digits, confirmed by the ABA checksum and the Federal Reserve prefix ranges.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Captures, Regex, RegexBuilder};
 
 use crate::policy::Rule;
@@ -69,8 +74,43 @@ fn builtin_rules() -> Vec<(Tag, String)> {
     ]
 }
 
+/// Literals of which every built-in rule's match contains at least one (the rule tests cover
+/// each). How far before its anchor a match can start is [`ANCHOR_LOOKBACK`].
+const ANCHORS: &[&str] = &[
+    "-sandbox-",
+    "-development-",
+    "-production-",
+    "earer",
+    "EARER",
+    "uthorization",
+    "UTHORIZATION",
+    "eyJ",
+    "ecret",
+    "ECRET",
+    "lient_id",
+    "lient-id",
+    "lient-Id",
+    "lientId",
+    "LIENT-ID",
+    "LIENT_ID",
+    "ccount\"",
+    "ccount_number\"",
+    "ccountNumber\"",
+    "outing\"",
+    "outing_number\"",
+    "outingNumber\"",
+];
+
+/// The most bytes a built-in match can start before its anchor (`"payment-token` before
+/// `-sandbox-` is the longest), with room to spare.
+const ANCHOR_LOOKBACK: usize = 24;
+/// How much text after an anchor one regex search looks at before it retries on the whole rest.
+const ANCHOR_WINDOW: usize = 2048;
+
 pub(crate) struct TextRules {
     regex: Option<(Regex, regex::bytes::Regex)>,
+    /// `None` when custom rules are present: the regex then scans everything.
+    anchors: Option<AhoCorasick>,
     rules: Vec<TextRule>,
     routing: Rule,
 }
@@ -134,8 +174,19 @@ impl TextRules {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let anchors = if custom.is_empty() {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(ANCHORS)
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
         Ok(TextRules {
             regex: Some((regex, bytes)),
+            anchors,
             rules,
             routing: Rule::new(Tag::ROUTING_NUMBER),
         })
@@ -144,6 +195,7 @@ impl TextRules {
     pub(crate) fn empty() -> TextRules {
         TextRules {
             regex: None,
+            anchors: None,
             rules: Vec::new(),
             routing: Rule::new(Tag::ROUTING_NUMBER),
         }
@@ -156,12 +208,16 @@ impl TextRules {
     pub(crate) fn scrub<'a>(&self, text: &'a str, fp: Option<&Fingerprinter>) -> Cow<'a, str> {
         let mut spans: Vec<(usize, usize, &Rule)> = Vec::new();
         if let Some((regex, _)) = &self.regex {
-            for caps in regex.captures_iter(text) {
-                if let Some((start, end, rule)) = self.matched(&caps)
+            let mut push = |caps: &Captures<'_>| {
+                if let Some((start, end, rule)) = self.matched(caps)
                     && !text.get(start..end).is_some_and(is_placeholder)
                 {
                     spans.push((start, end, rule));
                 }
+            };
+            match &self.anchors {
+                Some(anchors) => anchored_search(text, regex, anchors, &mut push),
+                None => regex.captures_iter(text).for_each(|caps| push(&caps)),
             }
         }
         routing_numbers(text.as_bytes(), |start, end| {
@@ -260,6 +316,46 @@ fn mixes_letters_and_digits(v: &str) -> bool {
     v.bytes().any(|b| b.is_ascii_digit()) && v.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
+/// Runs `regex` only near anchors: from a little before each anchor, over a window after it
+/// (retrying on the whole rest of the text when a match reaches the window's end, so a long
+/// secret is never cut).
+fn anchored_search(
+    text: &str,
+    regex: &Regex,
+    anchors: &AhoCorasick,
+    found: &mut impl FnMut(&Captures<'_>),
+) {
+    let mut pos = 0;
+    while let Some(anchor) = anchors.find(aho_corasick::Input::new(text).span(pos..text.len())) {
+        let mut from = anchor.start().saturating_sub(ANCHOR_LOOKBACK).max(pos);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let mut end = (anchor.end() + ANCHOR_WINDOW).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let window = text.get(..end).unwrap_or(text);
+        let caps = match regex.captures_at(window, from) {
+            Some(c) if c.get(0).is_some_and(|m| m.end() == end) && end < text.len() => {
+                regex.captures_at(text, from)
+            }
+            other => other,
+        };
+        match caps.as_ref().and_then(|c| c.get(0).map(|m| (c, m))) {
+            Some((c, m)) if m.start() < anchor.end() => {
+                found(c);
+                pos = m.end().max(anchor.start() + 1);
+            }
+            // A match past this anchor belongs to a later anchor; it is found on its turn.
+            _ => pos = anchor.start() + 1,
+        }
+        while !text.is_char_boundary(pos) {
+            pos += 1;
+        }
+    }
+}
+
 /// Checks a custom pattern on its own: it compiles within [`MAX_CUSTOM_PATTERN_SIZE`], does
 /// not match the empty string, and matches no placeholder.
 ///
@@ -312,44 +408,67 @@ pub fn aba_checksum_ok(digits: &str) -> bool {
 /// digit or `_`, that is a plausible ABA routing number: a valid checksum and a first two
 /// digits in the Federal Reserve ranges (00–12, 21–32, 61–72, 80).
 fn routing_numbers(bytes: &[u8], mut found: impl FnMut(usize, usize)) {
+    let mut check = |start: usize, end: usize| {
+        let word_char = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+        let before_ok = start == 0 || bytes.get(start - 1).is_none_or(|p| !word_char(p));
+        let after_ok = bytes.get(end).is_none_or(|n| !word_char(n));
+        let digits = bytes
+            .get(start..end)
+            .and_then(|d| std::str::from_utf8(d).ok());
+        if let Some(digits) = digits.filter(|_| before_ok && after_ok) {
+            let prefix: u32 = digits.get(..2).and_then(|p| p.parse().ok()).unwrap_or(99);
+            if matches!(prefix, 0..=12 | 21..=32 | 61..=72 | 80) && aba_checksum_ok(digits) {
+                found(start, end);
+            }
+        }
+    };
+    // `run` digits end just before byte `i`.
+    let mut run = 0usize;
+    let mut i = 0usize;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let mask = digit_mask(u64::from_le_bytes(w));
+        if mask == 0xFF {
+            run += 8;
+        } else {
+            let lead = mask.trailing_ones() as usize;
+            if run + lead == 9 {
+                check(i + lead - 9, i + lead);
+            }
+            // Runs inside one word are at most 7 long: only the run at its end carries on.
+            run = mask.leading_ones() as usize;
+        }
+        i += 8;
+    }
+    for &b in chunks.remainder() {
+        if b.is_ascii_digit() {
+            run += 1;
+        } else {
+            if run == 9 {
+                check(i - 9, i);
+            }
+            run = 0;
+        }
+        i += 1;
+    }
+    if run == 9 {
+        check(i - 9, i);
+    }
+}
+
+/// Bit k set when byte k (little-endian) of `word` is an ASCII digit.
+fn digit_mask(word: u64) -> u8 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let word_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let mut i = 0;
-    while i < bytes.len() {
-        // Skip eight bytes at a time while none of them is a digit.
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            let x = u64::from_le_bytes(w) ^ (ONES * 0x30);
-            // A byte of `x` is below 10 exactly when the original byte was a digit.
-            let below_ten = x.wrapping_sub(ONES * 10) & !x & HIGHS;
-            if below_ten == 0 {
-                i += 8;
-                continue;
-            }
-        }
-        let Some(&b) = bytes.get(i) else { break };
-        if !b.is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        let before_ok = start == 0 || bytes.get(start - 1).is_none_or(|&p| !word_char(p));
-        let after_ok = bytes.get(i).is_none_or(|&n| !word_char(n));
-        if i - start == 9 && before_ok && after_ok {
-            let digits =
-                std::str::from_utf8(bytes.get(start..i).unwrap_or_default()).unwrap_or_default();
-            let prefix: u32 = digits.get(..2).and_then(|p| p.parse().ok()).unwrap_or(99);
-            let fed_range = matches!(prefix, 0..=12 | 21..=32 | 61..=72 | 80);
-            if fed_range && aba_checksum_ok(digits) {
-                found(start, i);
-            }
-        }
-    }
+    let x = word ^ (ONES * 0x30); // digits become 0..=9
+    // The high bit of a byte ends up set when (x & 0x7f) >= 10 (no carry crosses bytes:
+    // 0x7f + 0x76 < 0x100) or when x >= 0x80: a clear high bit means a digit.
+    let not_digit = ((x & !HIGHS).wrapping_add(ONES * 0x76) | x) & HIGHS;
+    let digits = !not_digit & HIGHS;
+    // Gather the eight high bits into one byte (bit k from byte k).
+    u8::try_from((digits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -445,6 +564,50 @@ mod tests {
         assert!(shown.contains("[REDACTED:plaid.access_token]**"));
         assert!(shown.contains("[REDACTED"));
         assert!(!shown.contains("de3ce8ef") && !shown.contains("021000021"));
+    }
+
+    #[test]
+    fn digit_mask_is_exact() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut w = [b'x'; 8];
+                w[pos] = b;
+                let want = if b.is_ascii_digit() { 1u8 << pos } else { 0 };
+                assert_eq!(
+                    super::digit_mask(u64::from_le_bytes(w)),
+                    want,
+                    "byte {b} at {pos}"
+                );
+            }
+        }
+        assert_eq!(super::digit_mask(u64::from_le_bytes(*b"0123456a")), 0x7f);
+    }
+
+    proptest::proptest! {
+        /// The anchored search finds exactly what a full regex scan finds.
+        #[test]
+        fn anchored_search_equals_full_scan(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                "[ -~]{0,40}",
+                proptest::strategy::Just("access-sandbox-de3ce8ef-33f8-452c-a685-8671031fc0f6".to_owned()),
+                proptest::strategy::Just("Bearer abc123def456ghi".to_owned()),
+                proptest::strategy::Just("PLAID-SECRET: 0123456789abcdef0123456789abcd".to_owned()),
+                proptest::strategy::Just("\"routing\": \"011401533\"".to_owned()),
+                proptest::strategy::Just("eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjE2MDB9.c2ln".to_owned()),
+                proptest::strategy::Just(" 021000021 ".to_owned()),
+                proptest::strategy::Just("é—".to_owned()),
+            ], 0..12)
+        ) {
+            static RULES: std::sync::OnceLock<(super::TextRules, super::TextRules)> =
+                std::sync::OnceLock::new();
+            let (anchored, full) = RULES.get_or_init(|| {
+                let mut full = super::TextRules::compile(&[]).unwrap();
+                full.anchors = None;
+                (super::TextRules::compile(&[]).unwrap(), full)
+            });
+            let text: String = parts.concat();
+            proptest::prop_assert_eq!(anchored.scrub(&text, None), full.scrub(&text, None));
+        }
     }
 
     #[test]
