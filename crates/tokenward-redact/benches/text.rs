@@ -28,7 +28,7 @@ fn text(c: &mut Criterion) {
     let mut g = c.benchmark_group("text_scrub_4MiB");
     g.throughput(Throughput::Bytes(clean.len() as u64));
     g.bench_function("tokenward_clean", |b| {
-        b.iter(|| policy.scrub_text(black_box(&clean)).len())
+        b.iter(|| policy.scrub_text(black_box(&clean)).len());
     });
     g.bench_function("tokenward_dense_1_in_10_lines", |b| {
         b.iter(|| policy.scrub_text(black_box(&dense)).len());

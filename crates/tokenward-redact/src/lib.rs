@@ -32,14 +32,29 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 mod fingerprint;
+mod json;
 mod policy;
+mod secret;
+mod serialize;
 mod tag;
 mod text;
 
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(any(feature = "tracing", feature = "log"))]
+pub mod integrations;
+pub mod report;
+
 pub use fingerprint::{FingerprintKeyError, Fingerprinter, MIN_FINGERPRINT_KEY_LEN};
+pub use json::{JsonError, MAX_JSON_DEPTH, scrub_json, scrub_json_to_vec, scrub_json_to_writer};
 pub use policy::{
     FieldAction, MAX_CUSTOM_PATTERN_SIZE, PLAID_FIELDS, Policy, PolicyBuilder, PolicyError,
     SAFE_FIELDS, normalize_field_name,
 };
+pub use secret::{
+    AccessToken, AccountNumber, ClientId, ClientSecret, LinkToken, ProcessorToken, PublicToken,
+    RoutingNumber, SecretError, wire,
+};
+pub use serialize::{Redacted, to_json_vec};
 pub use tag::{PLACEHOLDER_PREFIX, Tag, TagError, is_placeholder};
-pub use text::aba_checksum_ok;
+pub use text::{MIN_SCRUB_LEN, aba_checksum_ok};

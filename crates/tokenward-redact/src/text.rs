@@ -206,6 +206,9 @@ impl TextRules {
     }
 
     pub(crate) fn scrub<'a>(&self, text: &'a str, fp: Option<&Fingerprinter>) -> Cow<'a, str> {
+        if self.anchors.is_some() && certainly_clean(text) {
+            return Cow::Borrowed(text);
+        }
         let mut spans: Vec<(usize, usize, &Rule)> = Vec::new();
         if let Some((regex, _)) = &self.regex {
             let mut push = |caps: &Captures<'_>| {
@@ -314,6 +317,43 @@ fn any(_: &str) -> bool {
 
 fn mixes_letters_and_digits(v: &str) -> bool {
     v.bytes().any(|b| b.is_ascii_digit()) && v.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// Strings shorter than this many bytes cannot hold a match of any built-in value rule.
+///
+/// The shortest built-in match is a free-text routing number: nine digits. Every other
+/// built-in rule needs more: a Plaid token at least 18 bytes (`link-sandbox-` and a
+/// 5-character id), a `Bearer` credential 15, a JWT 21, `secret=` and a value 15, an account
+/// number after its JSON key 16.
+pub const MIN_SCRUB_LEN: usize = 9;
+
+/// Whether the built-in value rules certainly leave `text` unchanged, judged without running
+/// them:
+///
+/// - `text` is shorter than [`MIN_SCRUB_LEN`];
+/// - `text` is only ASCII letters, digits and `_` (ids, codes, enum names) and is not exactly
+///   nine digits. Every built-in rule but one needs a byte outside that set (`-` in a token,
+///   a space after `Bearer`, `.` in a JWT, `:` or `=` after a key, `"` around a JSON key), and
+///   the free-text routing number must not touch a letter, digit or `_`, so within such a string
+///   it can only be the whole string.
+///
+/// A custom pattern can match anything, so this is consulted only for policies without them
+/// (those are exactly the rule sets with anchors).
+#[inline]
+pub(crate) fn certainly_clean(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() < MIN_SCRUB_LEN {
+        return true;
+    }
+    #[expect(
+        clippy::needless_bitwise_bool,
+        reason = "no branches and no early exit: the fold compiles to a vector loop, measured \
+                  faster than `all` on the strings of a Plaid response"
+    )]
+    let word = bytes.iter().fold(true, |all, &b| {
+        all & (b.is_ascii_alphanumeric() | (b == b'_'))
+    });
+    word && !(bytes.len() == 9 && bytes.iter().all(u8::is_ascii_digit))
 }
 
 /// Runs `regex` only near anchors: from a little before each anchor, over a window after it
@@ -607,6 +647,43 @@ mod tests {
             });
             let text: String = parts.concat();
             proptest::prop_assert_eq!(anchored.scrub(&text, None), full.scrub(&text, None));
+        }
+    }
+
+    #[test]
+    fn certainly_clean_holds_against_the_built_in_rules() {
+        let policy = Policy::plaid();
+        let skipped = [
+            "",
+            "USD",
+            "12345678",
+            "a b=c:d.",
+            "eyJ.x.y",
+            "BxBXxLj1m4HMXBm9WZZmCWVbPjX16EHwv99vp",
+            "TRANSPORTATION_TAXIS_AND_RIDE_SHARES",
+            "accesssandbox0b6a6a1a2d5c4a7e9a40",
+            "Bearerabcdef123456",
+            "secret0123456789abcdef",
+            "client_id5f1c0b7e0123456789abcdef",
+            "x021000021",
+            "021000021x",
+            "0210000210",
+            "_021000021",
+        ];
+        for text in skipped {
+            assert!(super::certainly_clean(text), "{text}");
+            assert_eq!(policy.scrub_text(text), text, "{text}");
+        }
+        let scrubbed = [
+            "021000021",
+            "011401533",
+            "2024-03-01",
+            "Bearer abcDEF123456",
+            "link-sandbox-abc12",
+            "secret=0123456789abcdef",
+        ];
+        for text in scrubbed {
+            assert!(!super::certainly_clean(text), "{text}");
         }
     }
 

@@ -8,6 +8,9 @@
     clippy::doc_markdown,
     clippy::unwrap_used,
     clippy::indexing_slicing,
+    clippy::too_many_lines,
+    clippy::format_push_string,
+    unreachable_pub,
     missing_docs,
     reason = "a fixture mirroring Plaid's field names, shared by several targets"
 )]
@@ -270,7 +273,7 @@ pub fn transactions_response(n: usize) -> TransactionsGetResponse {
                     reference_number: None,
                 },
                 payment_channel: r.pick(&["online", "in store", "other"]).to_owned(),
-                pending: r.next() % 10 == 0,
+                pending: r.next().is_multiple_of(10),
                 pending_transaction_id: None,
                 account_owner: None,
                 transaction_id: r.id(37),
@@ -316,7 +319,7 @@ pub fn log_text(bytes: usize, secret_every: Option<usize>) -> String {
     while out.len() < bytes {
         line += 1;
         let secret = match secret_every {
-            Some(n) if line % n == 0 => match line / n % 5 {
+            Some(n) if line.is_multiple_of(n) => match line / n % 5 {
                 0 => format!(" token=access-production-{}", r.uuid()),
                 1 => format!(" public_token=public-sandbox-{}", r.uuid()),
                 2 => format!(" PLAID-SECRET: {}", r.id(30).to_lowercase()),
