@@ -104,6 +104,9 @@ const ANCHORS: &[&str] = &[
 /// The most bytes a built-in match can start before its anchor (`"payment-token` before
 /// `-sandbox-` is the longest), with room to spare.
 const ANCHOR_LOOKBACK: usize = 24;
+/// How far past a match the search for a match overlapping it looks before it retries on the
+/// whole rest.
+const OVERLAP_WINDOW: usize = 256;
 /// How much text after an anchor one regex search looks at before it retries on the whole rest.
 const ANCHOR_WINDOW: usize = 2048;
 
@@ -220,7 +223,7 @@ impl TextRules {
             };
             match &self.anchors {
                 Some(anchors) => anchored_search(text, regex, anchors, &mut push),
-                None => regex.captures_iter(text).for_each(|caps| push(&caps)),
+                None => overlapping_search(text, regex, &mut push),
             }
         }
         routing_numbers(text.as_bytes(), |start, end| {
@@ -231,7 +234,7 @@ impl TextRules {
         if spans.is_empty() {
             return Cow::Borrowed(text);
         }
-        spans.sort_by_key(|&(s, _, _)| s);
+        let spans = merge_overlaps(spans);
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         for (start, end, rule) in spans {
@@ -254,7 +257,14 @@ impl TextRules {
     pub(crate) fn scrub_bytes(&self, bytes: &mut [u8]) -> usize {
         let mut spans: Vec<(usize, usize, usize)> = Vec::new();
         if let Some((_, regex)) = &self.regex {
-            for caps in regex.captures_iter(bytes) {
+            // Overlapping matches too: each search starts one byte after the previous match's
+            // start, and every match is overwritten.
+            let mut at = 0;
+            while at <= bytes.len() {
+                let Some(caps) = regex.captures_at(bytes, at) else {
+                    break;
+                };
+                at = caps.get(0).map_or(bytes.len() + 1, |m| m.start() + 1);
                 let Some((i, rule)) = self
                     .rules
                     .iter()
@@ -356,6 +366,37 @@ pub(crate) fn certainly_clean(text: &str) -> bool {
     word && !(bytes.len() == 9 && bytes.iter().all(u8::is_ascii_digit))
 }
 
+/// Sorts spans and merges overlapping ones into one, redacted as the first one's rule: a secret
+/// that overlaps another match is covered whole, never left half visible.
+fn merge_overlaps(mut spans: Vec<(usize, usize, &Rule)>) -> Vec<(usize, usize, &Rule)> {
+    spans.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+    let mut merged: Vec<(usize, usize, &Rule)> = Vec::with_capacity(spans.len());
+    for (s, e, rule) in spans {
+        match merged.last_mut() {
+            Some(last) if s < last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e, rule)),
+        }
+    }
+    merged
+}
+
+/// Runs `regex` over the whole text, starting again one character after each match's start
+/// (not after its end), so that matches overlapping an earlier one are found too.
+fn overlapping_search(text: &str, regex: &Regex, found: &mut impl FnMut(&Captures<'_>)) {
+    let mut at = 0;
+    while let Some(caps) = regex.captures_at(text, at) {
+        let Some(m) = caps.get(0) else { break };
+        found(&caps);
+        at = m.start() + 1;
+        while !text.is_char_boundary(at) {
+            at += 1;
+        }
+        if at > text.len() {
+            break;
+        }
+    }
+}
+
 /// Runs `regex` only near anchors: from a little before each anchor, over a window after it
 /// (retrying on the whole rest of the text when a match reaches the window's end, so a long
 /// secret is never cut).
@@ -367,32 +408,54 @@ fn anchored_search(
 ) {
     let mut pos = 0;
     while let Some(anchor) = anchors.find(aho_corasick::Input::new(text).span(pos..text.len())) {
-        let mut from = anchor.start().saturating_sub(ANCHOR_LOOKBACK).max(pos);
+        // Not clamped to `pos`: a match may start inside the previous one (a `Basic` value
+        // that swallowed the `transfer` of `transfer-development-…`); the spans are merged.
+        let mut from = anchor.start().saturating_sub(ANCHOR_LOOKBACK);
         while !text.is_char_boundary(from) {
             from -= 1;
         }
-        let mut end = (anchor.end() + ANCHOR_WINDOW).min(text.len());
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        let window = text.get(..end).unwrap_or(text);
-        let caps = match regex.captures_at(window, from) {
-            Some(c) if c.get(0).is_some_and(|m| m.end() == end) && end < text.len() => {
-                regex.captures_at(text, from)
+        // Every match starting before the anchor's end, and every match overlapping one found
+        // (a match starting after both has an anchor of its own, visited later).
+        let (mut at, mut before, mut reach) = (from, anchor.end(), anchor.end() + ANCHOR_WINDOW);
+        while let Some(c) = search_window(text, regex, at, reach) {
+            let Some(m) = c.get(0).filter(|m| m.start() < before) else {
+                break;
+            };
+            found(&c);
+            before = before.max(m.end());
+            (at, reach) = (m.start() + 1, before + OVERLAP_WINDOW);
+            while !text.is_char_boundary(at) {
+                at += 1;
             }
-            other => other,
-        };
-        match caps.as_ref().and_then(|c| c.get(0).map(|m| (c, m))) {
-            Some((c, m)) if m.start() < anchor.end() => {
-                found(c);
-                pos = m.end().max(anchor.start() + 1);
-            }
-            // A match past this anchor belongs to a later anchor; it is found on its turn.
-            _ => pos = anchor.start() + 1,
         }
+        // A match past this anchor belongs to a later anchor and is found on its turn. Anchors
+        // inside a match are visited too, so a secret overlapping it is never missed.
+        pos = anchor.start() + 1;
         while !text.is_char_boundary(pos) {
             pos += 1;
         }
+    }
+}
+
+/// `regex.captures_at(text, at)` on `text` cut at `reach` (a character boundary at or after
+/// it), searched again on the whole text when the match runs into the cut, so a long secret is
+/// never shortened.
+fn search_window<'t>(
+    text: &'t str,
+    regex: &Regex,
+    at: usize,
+    reach: usize,
+) -> Option<Captures<'t>> {
+    let mut end = reach.min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    let window = text.get(..end).unwrap_or(text);
+    match regex.captures_at(window, at) {
+        Some(c) if c.get(0).is_some_and(|m| m.end() == end) && end < text.len() => {
+            regex.captures_at(text, at)
+        }
+        other => other,
     }
 }
 
@@ -571,6 +634,36 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(p.scrub_text(input), want, "{input}");
             assert_eq!(p.scrub_text(want), want, "idempotent: {want}");
+        }
+    }
+
+    #[test]
+    fn overlapping_matches_are_covered_whole() {
+        let p = Policy::plaid();
+        let cases = [
+            // A `Basic` value swallows the token's type word; the token's id must still go.
+            (
+                "Authorization: Basic dXNlcjpwYXNztransfer-development-41757468-6f72-697a-6174",
+                "41757468-6f72",
+            ),
+            (
+                "Bearer abc123def456ghiBearer zzz999yyy888xxx",
+                "zzz999yyy888xxx",
+            ),
+            (
+                "Authorization: Basic eyJabcdefghijklmnopqrstuvwxyz0123.eyJabcdefgh.c2ln",
+                "eyJabcdefgh.",
+            ),
+            // A match before the anchor must not hide the anchor's own match.
+            (
+                "secret=abcdefgh12 and access-sandbox-41757468-6f72-697a-6174",
+                "41757468-6f72",
+            ),
+        ];
+        for (input, secret) in cases {
+            let out = p.scrub_text(input);
+            assert!(!out.contains(secret), "{input} -> {out}");
+            assert_eq!(p.scrub_text(&out), out, "idempotent");
         }
     }
 
