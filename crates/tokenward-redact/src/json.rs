@@ -10,9 +10,16 @@
 //!   scrubbing once). The skipped value is still validated.
 //! - Object keys and every kept string value go through [`Policy::scrub_text`], after
 //!   unescaping: a token spelled with `\u002d` escapes is still a token.
-//! - Strings without a backslash take a fast path: `memchr` finds the closing quote, the bytes
-//!   are checked (UTF-8, no control characters) and copied through if the value rules leave
-//!   them alone. Other strings are unescaped into one reused buffer and re-escaped minimally.
+//! - In allow-list mode [`Policy::field`] redacts every key not on the list, at every depth;
+//!   values outside any object (a top-level string, elements of a top-level array) have no
+//!   key, so only the value rules apply to them.
+//! - Strings without a backslash take a fast path: the closing quote is found a word at a time
+//!   (then with `memchr`), the bytes are checked (UTF-8, no control characters) and copied
+//!   through if the value rules leave them alone. Other strings are unescaped into one reused
+//!   buffer and re-escaped minimally.
+//! - Repeated keys and short clean values are remembered for the rest of the call (a small
+//!   table of positions in the input), so a response that repeats the same keys for every
+//!   transaction decides each key once.
 //! - Numbers, `true`, `false` and `null` are validated and copied verbatim.
 //! - Insignificant whitespace is dropped: the output is compact JSON.
 //!
@@ -122,13 +129,13 @@ impl JsonError {
 ///
 /// Each object member is decided by [`Policy::field`] on its key: a redacted member's whole
 /// value becomes the placeholder string (a string that already is a placeholder is kept); a
-/// kept member's value is scrubbed recursively. Object keys and kept string values go through
-/// [`Policy::scrub_text`] after unescaping. Array elements share their member's decision. In
-/// allow-list mode every key not on the list is redacted, at every depth. Numbers, booleans
-/// and `null` are copied verbatim; whitespace between tokens is dropped.
+/// kept member's value is scrubbed in the same way, member by member. Object keys and kept
+/// string values go through [`Policy::scrub_text`] after unescaping. Array elements share
+/// their member's decision. In allow-list mode every key not on the list is redacted, at every
+/// depth. Numbers, booleans and `null` are copied verbatim; whitespace between tokens is
+/// dropped.
 ///
-/// `out` is only appended to, so one buffer can be cleared and reused across calls. The
-/// output is never longer than the input plus the placeholders written.
+/// `out` is only appended to, so one buffer can be cleared and reused across calls.
 ///
 /// ```
 /// use tokenward_redact::{Policy, scrub_json};
@@ -243,6 +250,7 @@ struct Scrubber<'i, 'o, 'p> {
     depth: usize,
     /// The depth of the redacted container being skipped (validated, not written), or 0.
     skip: usize,
+    /// Decisions already taken for repeated keys and values.
     memo: Memo<'p>,
 }
 
@@ -411,14 +419,8 @@ impl<'i, 'o, 'p> Scrubber<'i, 'o, 'p> {
         let open = self.pos;
         let action = if let Some(raw) = plain_string(self.input, open) {
             self.pos = open + raw.len() + 2;
-            let slot = memo_slot(raw);
-            let cached = self
-                .memo
-                .keys
-                .get(slot)
-                .filter(|&&(at, len, _)| same(self.input, at, len, raw))
-                .map(|&(_, _, action)| action);
-            if let Some(action) = cached {
+            let slots = self.memo.slots(raw);
+            if let Some(action) = self.memo.key(self.input, raw, slots) {
                 if self.writing() {
                     write_plain(self.out, raw);
                 }
@@ -427,8 +429,8 @@ impl<'i, 'o, 'p> Scrubber<'i, 'o, 'p> {
                 let key = checked_str(raw, open + 1)?;
                 if self.writing() {
                     let (action, unchanged) = scrub_key(self.policy, self.out, key, true);
-                    if unchanged && let Some(entry) = self.memo.keys.get_mut(slot) {
-                        *entry = (open + 1, raw.len(), action);
+                    if unchanged {
+                        self.memo.remember_key(slots, open + 1, raw.len(), action);
                     }
                     action
                 } else {
@@ -470,13 +472,8 @@ impl<'i, 'o, 'p> Scrubber<'i, 'o, 'p> {
             return Ok(());
         };
         self.pos = open + raw.len() + 2;
-        let slot = memo_slot(raw);
-        let known_clean = self
-            .memo
-            .values
-            .get(slot)
-            .is_some_and(|&(at, len)| same(self.input, at, len, raw));
-        if known_clean && matches!(action, FieldAction::Keep) {
+        let slots = self.memo.slots(raw);
+        if matches!(action, FieldAction::Keep) && self.memo.clean(self.input, raw, slots) {
             if self.writing() {
                 write_plain(self.out, raw);
             }
@@ -486,70 +483,138 @@ impl<'i, 'o, 'p> Scrubber<'i, 'o, 'p> {
         if self.writing()
             && scrub_value(self.policy, self.out, text, true, action)
             && raw.len() <= MEMO_MAX_VALUE
-            && let Some(entry) = self.memo.values.get_mut(slot)
         {
-            *entry = (open + 1, raw.len());
+            self.memo.remember_clean(slots, open + 1, raw.len());
         }
         Ok(())
     }
 }
 
-/// Slots in each memo table: `1 << MEMO_BITS`.
-const MEMO_BITS: u32 = 8;
 /// The shortest input that gets a memo, in bytes.
-const MEMO_MIN_INPUT: usize = 2048;
+pub(crate) const MEMO_MIN_INPUT: usize = 2048;
+/// Input bytes per memo slot: tables grow with the input, from 64 to 512 slots.
+const MEMO_BYTES_PER_SLOT: usize = 32;
+/// The most slots in a memo table: `1 << MEMO_MAX_BITS`.
+const MEMO_MAX_BITS: u32 = 9;
 /// The longest string value the memo remembers, in bytes.
 const MEMO_MAX_VALUE: usize = 64;
 
 /// Decisions already taken during one call, so that repeated keys and values (a Plaid response
 /// repeats every key for each transaction) are checked and scrubbed once.
 ///
-/// Direct-mapped: a slot holds the last string that hashed to it, as a position in the input,
-/// so a collision only costs a miss and no input can make a lookup slow. Only non-empty
-/// strings spelled without escapes that the value rules left unchanged are remembered: a hit is
-/// byte-equal to a string already checked (UTF-8, no control characters) and found clean, so it
-/// is copied through as it stands. Inputs under [`MEMO_MIN_INPUT`] get no tables (setting them
-/// up would cost more than it saves); lookups then simply miss.
+/// Each string may sit in one of two slots chosen by its hash, and a slot holds a position in
+/// the input, so there is nothing to allocate per string, a collision only costs a miss, and no
+/// input can make a lookup slow (two comparisons at most). Only non-empty strings spelled
+/// without escapes that the value rules left unchanged are remembered: a hit is byte-equal to a
+/// string already checked (UTF-8, no control characters) and found clean, so it is copied
+/// through as it stands. Inputs under [`MEMO_MIN_INPUT`] get no tables (setting them up would
+/// cost more than it saves); lookups then simply miss.
 struct Memo<'p> {
+    /// Each table has `1 << bits` slots (none when 0).
+    bits: u32,
     /// Keys: position and length in the input, and the field decision.
     keys: Vec<(usize, usize, FieldAction<'p>)>,
     /// Values kept as they are under [`FieldAction::Keep`]: position and length.
     values: Vec<(usize, usize)>,
 }
 
-impl Memo<'_> {
+impl<'p> Memo<'p> {
     fn new(input_len: usize) -> Self {
-        let slots = if input_len >= MEMO_MIN_INPUT {
-            1 << MEMO_BITS
+        let bits = if input_len >= MEMO_MIN_INPUT {
+            (input_len / MEMO_BYTES_PER_SLOT).ilog2().min(MEMO_MAX_BITS)
         } else {
             0
         };
+        let slots = if bits == 0 { 0 } else { 1 << bits };
         Memo {
+            bits,
             keys: vec![(0, 0, FieldAction::Keep); slots],
             values: vec![(0, 0); slots],
         }
     }
+
+    /// The two slots where `bytes` may sit, from a multiplicative hash of the length and three
+    /// 8-byte windows (head, middle, tail).
+    fn slots(&self, bytes: &[u8]) -> [usize; 2] {
+        if self.bits == 0 {
+            return [0, 0];
+        }
+        let len = bytes.len();
+        let word = |chunk: Option<&[u8; 8]>| chunk.map_or(0, |w| u64::from_le_bytes(*w));
+        let mixed = if len >= 8 {
+            word(bytes.first_chunk())
+                ^ word(bytes.get(len / 2 - 4..).and_then(<[u8]>::first_chunk)).rotate_left(21)
+                ^ word(bytes.last_chunk()).rotate_left(42)
+        } else {
+            bytes.iter().fold(0, |w, &b| w << 8 | u64::from(b))
+        };
+        let hash =
+            (mixed ^ u64::try_from(len).unwrap_or_default()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mask = (1 << self.bits) - 1;
+        let slot = |bits: u64| usize::try_from(bits & mask).unwrap_or_default();
+        [
+            slot(hash >> (64 - self.bits)),
+            slot(hash >> (64 - 2 * self.bits)),
+        ]
+    }
+
+    /// The decision remembered for the key `raw`.
+    fn key(&self, input: &[u8], raw: &[u8], slots: [usize; 2]) -> Option<FieldAction<'p>> {
+        slots.iter().find_map(|&slot| {
+            self.keys
+                .get(slot)
+                .filter(|&&(at, len, _)| same(input, at, len, raw))
+                .map(|&(_, _, action)| action)
+        })
+    }
+
+    fn remember_key(&mut self, slots: [usize; 2], at: usize, len: usize, action: FieldAction<'p>) {
+        let slot = pick_slot(slots, |slot| self.keys.get(slot).map(|entry| entry.1));
+        if let Some(entry) = self.keys.get_mut(slot) {
+            *entry = (at, len, action);
+        }
+    }
+
+    /// Whether the value `raw` is known to come through the value rules unchanged.
+    fn clean(&self, input: &[u8], raw: &[u8], slots: [usize; 2]) -> bool {
+        slots.iter().any(|&slot| {
+            self.values
+                .get(slot)
+                .is_some_and(|&(at, len)| same(input, at, len, raw))
+        })
+    }
+
+    fn remember_clean(&mut self, slots: [usize; 2], at: usize, len: usize) {
+        let slot = pick_slot(slots, |slot| self.values.get(slot).map(|entry| entry.1));
+        if let Some(entry) = self.values.get_mut(slot) {
+            *entry = (at, len);
+        }
+    }
 }
 
-/// The memo slot for `bytes`: a multiplicative hash of the length and three 8-byte windows
-/// (head, middle, tail).
-fn memo_slot(bytes: &[u8]) -> usize {
-    let len = bytes.len();
-    let word = |chunk: Option<&[u8; 8]>| chunk.map_or(0, |w| u64::from_le_bytes(*w));
-    let mixed = if len >= 8 {
-        word(bytes.first_chunk())
-            ^ word(bytes.get(len / 2 - 4..).and_then(<[u8]>::first_chunk)).rotate_left(21)
-            ^ word(bytes.last_chunk()).rotate_left(42)
+/// The first of two slots that is free (its entry's length is 0), else the first.
+fn pick_slot(slots: [usize; 2], len_at: impl Fn(usize) -> Option<usize>) -> usize {
+    let [first, second] = slots;
+    if len_at(first) != Some(0) && len_at(second) == Some(0) {
+        second
     } else {
-        bytes.iter().fold(0, |w, &b| w << 8 | u64::from(b))
-    };
-    let hash = (mixed ^ u64::try_from(len).unwrap_or_default()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    usize::try_from(hash >> (64 - MEMO_BITS)).unwrap_or_default()
+        first
+    }
 }
 
 /// Whether the memo entry `input[at..at + len]` is `raw`. Empty entries never match.
 fn same(input: &[u8], at: usize, len: usize, raw: &[u8]) -> bool {
-    len != 0 && len == raw.len() && input.get(at..at + len) == Some(raw)
+    len != 0
+        && len == raw.len()
+        && input.get(at..at + len).is_some_and(|stored| {
+            // Up to 16 bytes: two overlapping 8-byte words, without a call to `memcmp`.
+            match (stored.first_chunk::<8>(), stored.last_chunk::<8>()) {
+                (Some(head), Some(tail)) if len <= 16 => {
+                    raw.first_chunk::<8>() == Some(head) && raw.last_chunk::<8>() == Some(tail)
+                }
+                _ => stored == raw,
+            }
+        })
 }
 
 /// The contents of the string whose opening quote is at `open`, if it has no backslash (not yet
@@ -557,10 +622,35 @@ fn same(input: &[u8], at: usize, len: usize, raw: &[u8]) -> bool {
 /// unterminated one, which [`read_string`] then reads or reports.
 fn plain_string(input: &[u8], open: usize) -> Option<&[u8]> {
     let tail = input.get(open + 1..)?;
-    let stop = memchr::memchr2(b'"', b'\\', tail)?;
+    let stop = find_quote_or_backslash(tail)?;
     (tail.get(stop) == Some(&b'"'))
         .then(|| tail.get(..stop))
         .flatten()
+}
+
+/// The offset of the first `"` or `\` in `bytes`. Most strings in API payloads are short, so
+/// the first 32 bytes are checked eight at a time in a register before calling `memchr`.
+fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `w` that equals `b`; the lowest one set is exact.
+    let equal = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let mut at = 0;
+    while at < 32 {
+        let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) else {
+            break;
+        };
+        let w = u64::from_le_bytes(*chunk);
+        let hits = equal(w, b'"') | equal(w, b'\\');
+        if hits != 0 {
+            return Some(at + usize::try_from(hits.trailing_zeros() / 8).unwrap_or_default());
+        }
+        at += 8;
+    }
+    memchr::memchr2(b'"', b'\\', bytes.get(at..)?).map(|i| at + i)
 }
 
 /// Writes the scrubbed `key` and decides its member. Returns the decision, and whether the key
