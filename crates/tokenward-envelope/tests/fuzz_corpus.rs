@@ -12,92 +12,13 @@
 //! panic here is a finding: the failure message names the input and prints it in hex, ready to
 //! be saved into the corpus as a regression seed.
 
-use std::fs;
-use std::panic::{self, AssertUnwindSafe};
-use std::path::PathBuf;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokenward_envelope::fuzzing;
+use tokenward_testkit::corpus::{Hook, Rng, run, seeds};
 
 /// Mutated inputs per target; three targets make about 2000 in all.
 const MUTATIONS_PER_TARGET: usize = 700;
-
-type Hook = fn(&[u8]);
-
-fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target)
-}
-
-/// The seed files of one target, sorted by name. Fails if the directory is missing or empty,
-/// so a moved or deleted corpus cannot turn this test into a silent pass.
-fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = corpus_dir(target);
-    assert!(
-        dir.is_dir(),
-        "seed corpus {} is missing (run fuzz/make-seeds.py)",
-        dir.display()
-    );
-    let mut seeds: Vec<(String, Vec<u8>)> = fs::read_dir(&dir)
-        .expect("read corpus directory")
-        .map(|entry| entry.expect("read corpus entry"))
-        .filter(|entry| entry.file_type().expect("file type").is_file())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        // Hidden files are libFuzzer's or an editor's, never seeds.
-        .filter(|name| !name.starts_with('.'))
-        .map(|name| {
-            let data = fs::read(dir.join(&name)).expect("read seed");
-            (name, data)
-        })
-        .collect();
-    assert!(!seeds.is_empty(), "seed corpus {} is empty", dir.display());
-    seeds.sort();
-    seeds
-}
-
-fn hex(data: &[u8]) -> String {
-    use std::fmt::Write as _;
-    data.iter()
-        .fold(String::with_capacity(data.len() * 2), |mut out, byte| {
-            write!(out, "{byte:02x}").unwrap();
-            out
-        })
-}
-
-/// Runs one input through a hook; on a panic, fails with the input attached.
-fn run(target: &str, hook: Hook, label: &str, data: &[u8]) {
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| hook(data)));
-    assert!(
-        outcome.is_ok(),
-        "{target}: input {label} ({} bytes) panicked; hex: {}",
-        data.len(),
-        hex(data)
-    );
-}
-
-/// `SplitMix64`: a small, fixed pseudo-random sequence, so every run tests the same inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n`; `n` must be non-zero.
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(n).unwrap()).unwrap()
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next().to_le_bytes()[0]
-    }
-}
 
 /// Bytes that make parsers take unusual branches.
 const INTERESTING: [u8; 8] = [0x00, 0x01, 0x02, 0x03, 0x3c, 0x7f, 0x80, 0xff];
@@ -155,13 +76,13 @@ fn mutate(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
 }
 
 fn replay(target: &str, hook: Hook) {
-    for (name, data) in seeds(target) {
+    for (name, data) in seeds(env!("CARGO_MANIFEST_DIR"), target) {
         run(target, hook, &name, &data);
     }
 }
 
 fn mutate_and_run(target: &str, hook: Hook, seed: u64, text_form: bool) {
-    let seeds = seeds(target);
+    let seeds = seeds(env!("CARGO_MANIFEST_DIR"), target);
     // For the text target: the seeds whose text decodes, as binary envelopes.
     let binaries: Vec<(&str, Vec<u8>)> = seeds
         .iter()
@@ -174,7 +95,7 @@ fn mutate_and_run(target: &str, hook: Hook, seed: u64, text_form: bool) {
         !text_form || !binaries.is_empty(),
         "{target}: no seed decodes"
     );
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     for i in 0..MUTATIONS_PER_TARGET {
         // For the text target, half the inputs mutate a decoded envelope and re-encode it, so
         // they get past base64 and reach the envelope parser and the cipher.
