@@ -226,11 +226,20 @@ impl TextRules {
                 None => overlapping_search(text, regex, &mut push),
             }
         }
-        routing_numbers(text.as_bytes(), |start, end| {
-            if !spans.iter().any(|&(s, e, _)| start < e && s < end) {
-                spans.push((start, end, &self.routing));
-            }
-        });
+        // The edges of other matches count as boundaries: they become placeholders, and a
+        // routing number next to one must be found now, not on a second pass.
+        let edges: Vec<usize> = spans.iter().flat_map(|&(s, e, _)| [s, e]).collect();
+        let mut routing = Vec::new();
+        routing_numbers(
+            text.as_bytes(),
+            |pos| edges.contains(&pos),
+            |start, end| {
+                if !spans.iter().any(|&(s, e, _)| start < e && s < end) {
+                    routing.push((start, end));
+                }
+            },
+        );
+        spans.extend(routing.into_iter().map(|(s, e)| (s, e, &self.routing)));
         if spans.is_empty() {
             return Cow::Borrowed(text);
         }
@@ -286,11 +295,16 @@ impl TextRules {
             }
         }
         let mut routing = Vec::new();
-        routing_numbers(bytes, |s, e| {
-            if !spans.iter().any(|&(a, b, _)| s < b && a < e) {
-                routing.push((s, e));
-            }
-        });
+        let edges: Vec<usize> = spans.iter().flat_map(|&(s, e, _)| [s, e]).collect();
+        routing_numbers(
+            bytes,
+            |pos| edges.contains(&pos),
+            |s, e| {
+                if !spans.iter().any(|&(a, b, _)| s < b && a < e) {
+                    routing.push((s, e));
+                }
+            },
+        );
         let count = spans.len() + routing.len();
         let overwrite = |bytes: &mut [u8], start: usize, end: usize, placeholder: &str| {
             if let Some(dst) = bytes.get_mut(start..end) {
@@ -508,13 +522,19 @@ pub fn aba_checksum_ok(digits: &str) -> bool {
 }
 
 /// Calls `found(start, end)` for each run of exactly nine ASCII digits, not touching a letter,
-/// digit or `_`, that is a plausible ABA routing number: a valid checksum and a first two
-/// digits in the Federal Reserve ranges (00–12, 21–32, 61–72, 80).
-fn routing_numbers(bytes: &[u8], mut found: impl FnMut(usize, usize)) {
+/// digit or `_` (a position where `is_edge` holds counts as a boundary), that is a plausible ABA
+/// routing number: a valid checksum and a first two digits in the Federal Reserve ranges
+/// (00–12, 21–32, 61–72, 80).
+fn routing_numbers(
+    bytes: &[u8],
+    is_edge: impl Fn(usize) -> bool,
+    mut found: impl FnMut(usize, usize),
+) {
     let mut check = |start: usize, end: usize| {
         let word_char = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-        let before_ok = start == 0 || bytes.get(start - 1).is_none_or(|p| !word_char(p));
-        let after_ok = bytes.get(end).is_none_or(|n| !word_char(n));
+        let before_ok =
+            start == 0 || is_edge(start) || bytes.get(start - 1).is_none_or(|p| !word_char(p));
+        let after_ok = is_edge(end) || bytes.get(end).is_none_or(|n| !word_char(n));
         let digits = bytes
             .get(start..end)
             .and_then(|d| std::str::from_utf8(d).ok());
@@ -654,6 +674,8 @@ mod tests {
                 "Authorization: Basic eyJabcdefghijklmnopqrstuvwxyz0123.eyJabcdefgh.c2ln",
                 "eyJabcdefgh.",
             ),
+            // A routing number touching another match is found in the same pass.
+            ("021000021access-sandbox-abcdef12345", "021000021"),
             // A match before the anchor must not hide the anchor's own match.
             (
                 "secret=abcdefgh12 and access-sandbox-41757468-6f72-697a-6174",
