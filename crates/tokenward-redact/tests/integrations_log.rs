@@ -16,16 +16,10 @@ use std::sync::{Arc, Mutex};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use tokenward_redact::Policy;
 use tokenward_redact::integrations::{RedactingLogger, init_redacting_logger};
-
-const ACCESS_SANDBOX: &str = "access-sandbox-de3ce8ef-33f8-452c-a685-8671031fc0f6";
-const PUBLIC_PRODUCTION: &str = "public-production-7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f";
-const LINK_SANDBOX: &str = "link-sandbox-a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
-const PROCESSOR_PRODUCTION: &str = "processor-production-6e5d4c3b-2a19-4f8e-9d7c-6b5a4f3e2d1c";
-const PLAID_SECRET: &str = "q8w7e6r5t4y3u2i1o0p9a8s7d6f5g4";
-const BEARER: &str = "sk9Xq2LmN8pR4tV7wY1zB3cD";
-const JWT: &str =
-    "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJpdGVtLTEyMyIsImlhdCI6MTYwMH0.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";
-const ROUTING: &str = "021000021";
+use tokenward_testkit::canary::{
+    ACCESS_SANDBOX, BEARER, JWT, LINK_SANDBOX, PLAID_SECRET, PROCESSOR_PRODUCTION,
+    PUBLIC_PRODUCTION, ROUTING,
+};
 
 const CANARIES: &[&str] = &[
     "de3ce8ef-33f8-452c-a685-8671031fc0f6",

@@ -21,6 +21,10 @@ use tokenward_redact::integrations::{
     RedactingFields, RedactingFormat, RedactingMakeWriter, TRACING_JSON_KEYS, TRUNCATION_MARKER,
     redacting_fmt_layer,
 };
+use tokenward_testkit::canary::{
+    ACCESS_PRODUCTION, ACCESS_SANDBOX, BEARER, JWT, LINK_PRODUCTION, LINK_SANDBOX, PLAID_SECRET,
+    PROCESSOR_PRODUCTION, PROCESSOR_SANDBOX, PUBLIC_PRODUCTION, PUBLIC_SANDBOX, ROUTING,
+};
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -28,20 +32,6 @@ use tracing_subscriber::layer::SubscriberExt as _;
 // ---------------------------------------------------------------------------------------------
 // Canaries.
 
-const ACCESS_SANDBOX: &str = "access-sandbox-de3ce8ef-33f8-452c-a685-8671031fc0f6";
-const ACCESS_PRODUCTION: &str = "access-production-1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b";
-const PUBLIC_SANDBOX: &str = "public-sandbox-0b6a6a1a-2d5c-4a7e-9a40-1f1d0f6c9e2b";
-const PUBLIC_PRODUCTION: &str = "public-production-7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f";
-const LINK_SANDBOX: &str = "link-sandbox-a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
-const LINK_PRODUCTION: &str = "link-production-9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
-const PROCESSOR_SANDBOX: &str = "processor-sandbox-3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f";
-const PROCESSOR_PRODUCTION: &str = "processor-production-6e5d4c3b-2a19-4f8e-9d7c-6b5a4f3e2d1c";
-/// Thirty alphanumerics, as Plaid secrets are.
-const PLAID_SECRET: &str = "q8w7e6r5t4y3u2i1o0p9a8s7d6f5g4";
-const BEARER: &str = "sk9Xq2LmN8pR4tV7wY1zB3cD";
-const JWT: &str =
-    "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJpdGVtLTEyMyIsImlhdCI6MTYwMH0.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";
-const ROUTING: &str = "021000021";
 /// A routing number (valid checksum, Federal Reserve prefix) without a leading zero, so it can
 /// be logged as an integer.
 const ROUTING_NUMBER: u64 = 121_000_358;

@@ -18,14 +18,9 @@ use tokenward_redact::Policy;
 use tokenward_redact::report::{
     ScrubbedError, install_panic_hook, install_panic_hook_to, scrub_error_chain, scrub_panic,
 };
-
-const ACCESS_PRODUCTION: &str = "access-production-1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b";
-const PUBLIC_SANDBOX: &str = "public-sandbox-0b6a6a1a-2d5c-4a7e-9a40-1f1d0f6c9e2b";
-const LINK_PRODUCTION: &str = "link-production-9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
-const PLAID_SECRET: &str = "q8w7e6r5t4y3u2i1o0p9a8s7d6f5g4";
-const BEARER: &str = "sk9Xq2LmN8pR4tV7wY1zB3cD";
-const JWT: &str =
-    "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJpdGVtLTEyMyIsImlhdCI6MTYwMH0.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";
+use tokenward_testkit::canary::{
+    ACCESS_PRODUCTION, BEARER, JWT, LINK_PRODUCTION, PLAID_SECRET, PUBLIC_SANDBOX,
+};
 
 const CANARIES: &[&str] = &[
     "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b",
