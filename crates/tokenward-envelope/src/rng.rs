@@ -17,7 +17,7 @@
 //! fork generation; every draw compares the state's generation with it (one atomic load), so a
 //! forked child reseeds from the OS before it hands out a single byte and parent and child
 //! never produce the same nonce or DEK. Reading the process id on every draw would do the same
-//! but costs a system call (about 200 ns, as much as the seal itself). As defence in depth the
+//! but costs a system call on every draw, more than the seal itself here. As defence in depth the
 //! process id is also compared at every refill, which bounds what a child created by a raw
 //! `clone` system call (bypassing `fork` and its handlers) could share to one buffer. If the
 //! handler cannot be registered, every draw compares the process id instead.
