@@ -7,6 +7,8 @@
 //! |------------|------------------------|----------------------|
 //! | `envelope` | [`envelope`] (default) | `tokenward-envelope` |
 //! | `redact`   | [`redact`] (default)   | `tokenward-redact`   |
+//! | `plaid`    | `plaid`                | `tokenward-plaid` (`http`, `webhooks` add the client and the verifier) |
+//! | `sandbox`  | `sandbox`              | `tokenward-sandbox`  |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -30,3 +32,12 @@ pub use tokenward_envelope as envelope;
 /// Secret types, redaction policies and scrubbers (`tokenward-redact`).
 #[cfg(feature = "redact")]
 pub use tokenward_redact as redact;
+
+/// The Plaid API trait, models, errors, HTTP client and webhook verification
+/// (`tokenward-plaid`).
+#[cfg(feature = "plaid")]
+pub use tokenward_plaid as plaid;
+
+/// A stateful, Plaid-compatible emulator for tests and demos (`tokenward-sandbox`).
+#[cfg(feature = "sandbox")]
+pub use tokenward_sandbox as sandbox;
