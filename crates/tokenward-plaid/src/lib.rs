@@ -6,6 +6,15 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+mod api;
+mod error;
 pub mod jwk;
+pub mod models;
 #[cfg(feature = "webhooks")]
 pub mod webhooks;
+
+pub use api::{Endpoint, PlaidApi, PlaidRequest};
+pub use error::{
+    DecodeReason, Error, ErrorCode, ErrorType, MAX_ERROR_TEXT_LEN, Outcome, PlaidError,
+    PlaidErrorCause, TransportKind,
+};
