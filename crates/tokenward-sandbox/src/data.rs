@@ -670,15 +670,19 @@ pub(crate) fn transactions(seed: u64, item_id: &str, anchor: NaiveDate) -> Vec<T
             push(&checking, &ELECTRIC, amount, day);
         }
         let purchases = match rng.range(0, 9) {
-            0..=4 => 0,
-            5..=8 => 1,
+            // The newest day always has a purchase, so every Item has a pending transaction.
+            0..=4 if day < anchor => 0,
+            0..=8 => 1,
             _ => 2,
         };
         for _ in 0..purchases {
-            if let Some(m) = rng.pick(SPENDING) {
-                // Flights are rare.
-                if m.category_id == "22001000" && !rng.chance(10) {
-                    continue;
+            if let Some(mut m) = rng.pick(SPENDING) {
+                // Flights are rare: most draws of one become a coffee.
+                if m.category_id == "22001000"
+                    && !rng.chance(10)
+                    && let Some(coffee) = SPENDING.first()
+                {
+                    m = coffee;
                 }
                 let account_id = if rng.chance(70) { &card } else { &checking };
                 let amount = rng.range(m.min_cents, m.max_cents);

@@ -174,13 +174,13 @@ impl ApiError {
         }
     }
 
-    /// A sandbox helper used on an Item without a webhook URL.
+    /// `/sandbox/item/fire_webhook` on an Item without a webhook URL.
     pub(crate) fn no_webhook() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "INVALID_FIELD",
-            "the Item has no webhook URL; set one with /item/webhook/update",
+            "SANDBOX_ERROR",
+            "SANDBOX_WEBHOOK_INVALID",
+            "the webhook for this Item is missing; set one with /item/webhook/update",
         )
     }
 
