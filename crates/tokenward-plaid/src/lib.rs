@@ -8,6 +8,8 @@
 
 mod api;
 mod error;
+#[cfg(feature = "http")]
+mod http;
 pub mod jwk;
 pub mod models;
 #[cfg(feature = "webhooks")]
@@ -17,4 +19,9 @@ pub use api::{Endpoint, PlaidApi, PlaidRequest};
 pub use error::{
     DecodeReason, Error, ErrorCode, ErrorType, MAX_ERROR_TEXT_LEN, Outcome, PlaidError,
     PlaidErrorCause, TransportKind,
+};
+#[cfg(feature = "http")]
+pub use http::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Environment, HttpPlaidClient, HttpPlaidClientBuilder,
+    MAX_RESPONSE_LEN, PLAID_VERSION, PRODUCTION_URL, RetryPolicy, SANDBOX_URL,
 };
