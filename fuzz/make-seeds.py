@@ -16,6 +16,7 @@ Usage: python3 fuzz/make-seeds.py
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import struct
@@ -313,12 +314,210 @@ def redact_text_seeds():
     }
 
 
+# NIST P-256 (SEC 2 secp256r1), affine arithmetic; enough to sign seed JWTs deterministically.
+P256_P = 2**256 - 2**224 + 2**192 + 2**96 - 1
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P256_G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+          0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+
+
+def p256_add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if a[0] == b[0] and (a[1] + b[1]) % P256_P == 0:
+        return None
+    if a == b:
+        lam = (3 * a[0] * a[0] - 3) * pow(2 * a[1], -1, P256_P) % P256_P
+    else:
+        lam = (b[1] - a[1]) * pow(b[0] - a[0], -1, P256_P) % P256_P
+    x = (lam * lam - a[0] - b[0]) % P256_P
+    return (x, (lam * (a[0] - x) - a[1]) % P256_P)
+
+
+def p256_mul(k, point):
+    out = None
+    while k:
+        if k & 1:
+            out = p256_add(out, point)
+        point = p256_add(point, point)
+        k >>= 1
+    return out
+
+
+def es256_sign(d, message, label):
+    """r || s over SHA-256(message); the nonce is derived from the key and message (seeds only)."""
+    e = int.from_bytes(hashlib.sha256(message).digest(), "big")
+    k = int.from_bytes(hashlib.sha256(b"nonce:%d:%s:" % (d, label.encode()) + message).digest(), "big") % P256_N
+    r = p256_mul(k, P256_G)[0] % P256_N
+    s = pow(k, -1, P256_N) * (e + r * d) % P256_N
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+# The webhook_jwt hook (tokenward_plaid::webhooks::fuzzing) verifies at FUZZ_NOW against a
+# key source that knows these ids; the fuzz key's private scalar is derived here, its public
+# point is FUZZ_X/FUZZ_Y in the hook. Input: Plaid-Verification value, "\n", body.
+FUZZ_NOW = 1_700_000_000
+FUZZ_KID = "fuzz-key-1"
+FUZZ_D = int.from_bytes(pseudo_random("webhook-fuzz-key", 32), "big") % P256_N
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def jwt(header, payload, d=FUZZ_D, signature=None, label="jwt"):
+    """Compact JWS over the given header and payload (dicts or raw bytes), ES256-signed."""
+    h = header if isinstance(header, bytes) else compact(header)
+    p = payload if isinstance(payload, bytes) else compact(payload)
+    signing_input = b64url(h) + b"." + b64url(p)
+    if signature is None:
+        signature = es256_sign(d, signing_input, label)
+    return signing_input + b"." + b64url(signature)
+
+
+def plaid_jwt(body, iat=FUZZ_NOW - 10, kid=FUZZ_KID, d=FUZZ_D, alg="ES256", label="plaid"):
+    return jwt({"alg": alg, "kid": kid, "typ": "JWT"},
+               {"iat": iat, "request_body_sha256": hashlib.sha256(body).hexdigest()}, d=d, label=label)
+
+
+def webhook_bodies():
+    item_id = fake_id("wh-item")
+    common = {"item_id": item_id, "user_id": "usr_" + fake_id("wh-user", 14), "environment": "sandbox"}
+    error = {"error_type": "ITEM_ERROR", "error_code": "ITEM_LOGIN_REQUIRED",
+             "error_code_reason": "OAUTH_INVALID_TOKEN",
+             "error_message": "the login details of this item have changed",
+             "display_message": None, "status": 400}
+    item = lambda code, **extra: {"webhook_type": "ITEM", "webhook_code": code, **common, **extra}
+    tx = lambda code, **extra: {"webhook_type": "TRANSACTIONS", "webhook_code": code, **common, **extra}
+    return {
+        "item-error": item("ERROR", error=error),
+        "item-pending-expiration": item("PENDING_EXPIRATION", consent_expiration_time="2020-01-15T13:25:17.766Z"),
+        "item-pending-disconnect": item("PENDING_DISCONNECT", reason="INSTITUTION_MIGRATION",
+                                        disconnect_time="2020-01-15T13:25:17.766Z"),
+        "item-user-permission-revoked": item("USER_PERMISSION_REVOKED",
+                                             error=dict(error, error_code="USER_PERMISSION_REVOKED")),
+        "item-user-account-revoked": item("USER_ACCOUNT_REVOKED", account_id=fake_id("wh-account")),
+        "item-login-repaired": item("LOGIN_REPAIRED"),
+        "item-new-accounts-available": item("NEW_ACCOUNTS_AVAILABLE", error=None),
+        "item-webhook-update-acknowledged": item("WEBHOOK_UPDATE_ACKNOWLEDGED", error=None,
+                                                 new_webhook_url="https://example.com/webhook"),
+        "tx-sync-updates-available": tx("SYNC_UPDATES_AVAILABLE", initial_update_complete=True,
+                                        historical_update_complete=False),
+        "tx-initial-update": tx("INITIAL_UPDATE", error=None, new_transactions=19),
+        "tx-historical-update": tx("HISTORICAL_UPDATE", error=None, new_transactions=231),
+        "tx-default-update": tx("DEFAULT_UPDATE", error=None, new_transactions=3),
+        "tx-removed": tx("TRANSACTIONS_REMOVED", error=None,
+                         removed_transactions=[fake_id("wh-tx-1"), fake_id("wh-tx-2")]),
+        "unknown-transfer": {"webhook_type": "TRANSFER", "webhook_code": "TRANSFER_EVENTS_UPDATE",
+                             "environment": "sandbox"},
+        "unknown-item-code": item("SOMETHING_NEW", extra={"nested": [1, {"a": None}]}),
+    }
+
+
+def webhook_body_seeds():
+    seeds = {}
+    for name, value in webhook_bodies().items():
+        seeds["compact-" + name] = compact(value)
+    seeds["pretty-item-error"] = pretty(webhook_bodies()["item-error"])
+    item = webhook_bodies()["item-login-repaired"]
+    seeds.update({
+        "empty": b"",
+        "not-an-object": b"[1,2,3]",
+        "null": b"null",
+        "empty-object": b"{}",
+        "type-only": b'{"webhook_type":"ITEM"}',
+        "numeric-code": b'{"webhook_type":"ITEM","webhook_code":7}',
+        "duplicate-code": b'{"webhook_type":"ITEM","webhook_code":"ERROR","webhook_code":"LOGIN_REPAIRED"}',
+        "error-without-error": compact(dict(item, webhook_code="ERROR")),
+        "missing-item-id": compact({k: v for k, v in item.items() if k != "item_id"}),
+        "bad-date": compact(dict(item, webhook_code="PENDING_EXPIRATION", consent_expiration_time="yesterday")),
+        "negative-count": compact({"webhook_type": "TRANSACTIONS", "webhook_code": "DEFAULT_UPDATE",
+                                   "item_id": "x", "environment": "sandbox", "new_transactions": -1}),
+        "float-count": compact({"webhook_type": "TRANSACTIONS", "webhook_code": "DEFAULT_UPDATE",
+                                "item_id": "x", "environment": "sandbox", "new_transactions": 1.5}),
+        "string-error": compact({"webhook_type": "TRANSACTIONS", "webhook_code": "INITIAL_UPDATE",
+                                 "item_id": "x", "environment": "sandbox", "new_transactions": 0,
+                                 "error": "boom"}),
+        "error-with-token": compact(dict(webhook_bodies()["item-error"],
+                                         error={"error_message": "token access-sandbox-" + fake_uuid("wh-tok")})),
+        "truncated": compact(item)[:40],
+        "deep-nesting": b'{"webhook_type":"X","webhook_code":"Y","a":' + nested(200) + b"}",
+        "escaped-strings": b'{"webhook_type":"\u0049TEM","webhook_code":"LOGIN_\u0052EPAIRED","item_id":"\ud83d\ude00","environment":"sandbox"}',
+        "invalid-utf8": b'{"webhook_type":"ITEM","webhook_code":"\xff"}',
+    })
+    return seeds
+
+
+def webhook_jwt_seeds():
+    bodies = webhook_body_seeds()
+    body = bodies["compact-item-error"]
+    sync = bodies["compact-tx-sync-updates-available"]
+    claims = {"iat": FUZZ_NOW - 10, "request_body_sha256": hashlib.sha256(body).hexdigest()}
+    header = {"alg": "ES256", "kid": FUZZ_KID, "typ": "JWT"}
+    valid = plaid_jwt(body)
+    signature = base64.urlsafe_b64decode(valid.split(b".")[2] + b"==")
+    s = int.from_bytes(signature[32:], "big")
+    malleated = jwt(header, claims, signature=signature[:32] + (P256_N - s).to_bytes(32, "big"))
+    pretty_body = bodies["pretty-item-error"]
+    join = lambda token, b=body: token + b"\n" + b
+    return {
+        "valid-item-error": join(valid),
+        "valid-sync-updates": join(plaid_jwt(sync, label="sync"), sync),
+        "valid-pretty-body": join(plaid_jwt(pretty_body, label="pretty"), pretty_body),
+        "valid-unknown-webhook": join(plaid_jwt(bodies["compact-unknown-transfer"], label="unknown"),
+                                      bodies["compact-unknown-transfer"]),
+        "valid-oldest-iat": join(plaid_jwt(body, iat=FUZZ_NOW - 300, label="oldest")),
+        "valid-malleated-signature": join(malleated),
+        "valid-but-malformed-body": join(plaid_jwt(bodies["error-without-error"], label="bad-body"),
+                                         bodies["error-without-error"]),
+        "expired-key": join(plaid_jwt(body, kid="fuzz-key-expired", label="expired")),
+        "unusable-key": join(plaid_jwt(body, kid="fuzz-key-rsa", label="rsa")),
+        "unavailable-key": join(plaid_jwt(body, kid="fuzz-key-down", label="down")),
+        "unknown-kid": join(plaid_jwt(body, kid="bfbd5111-8e33-4643-8ced-b2e642a72f3c", label="unknown")),
+        "wrong-key": join(plaid_jwt(body, d=FUZZ_D + 1, label="wrong")),
+        "stale-iat": join(plaid_jwt(body, iat=FUZZ_NOW - 301, label="stale")),
+        "future-iat": join(plaid_jwt(body, iat=FUZZ_NOW + 61, label="future")),
+        "body-changed": join(valid, body.replace(b"400", b"401")),
+        "body-whitespace": join(valid, body + b"\n"),
+        "claims-float-iat": join(jwt(header, dict(claims, iat=FUZZ_NOW - 10.5), label="float")),
+        "claims-short-hash": join(jwt(header, dict(claims, request_body_sha256="abc"), label="short")),
+        "claims-not-json": join(jwt(header, b"not json", label="notjson")),
+        "alg-none": join(jwt(dict(header, alg="none"), claims, signature=b"")),
+        "alg-none-signed": join(jwt(dict(header, alg="none"), claims, label="none")),
+        "alg-hs256": join(jwt(dict(header, alg="HS256"), claims,
+                              signature=hmac.new(b"\x04" + pseudo_random("x", 64), b"x", hashlib.sha256).digest())),
+        "alg-rs256": join(jwt(dict(header, alg="RS256"), claims, label="rs")),
+        "alg-lowercase": join(jwt(dict(header, alg="es256"), claims, label="lower")),
+        "alg-missing": join(jwt({"kid": FUZZ_KID}, claims, label="noalg")),
+        "kid-missing": join(jwt({"alg": "ES256"}, claims, label="nokid")),
+        "kid-bad-chars": join(jwt(dict(header, kid="../\u0000"), claims, label="badkid")),
+        "header-jku": join(jwt(dict(header, jku="https://attacker.example/jwks"), claims, label="jku")),
+        "header-jwk": join(jwt(dict(header, jwk={"kty": "EC"}), claims, label="jwk")),
+        "header-crit": join(jwt(dict(header, crit=["b64"], b64=False), claims, label="crit")),
+        "header-duplicate-alg": join(jwt(b'{"alg":"ES256","alg":"none","kid":"fuzz-key-1"}', claims, label="dup")),
+        "two-segments": join(valid.rsplit(b".", 1)[0]),
+        "four-segments": join(valid + b".e30"),
+        "bad-base64": join(b"!!!." + valid.split(b".", 1)[1]),
+        "padded-base64": join(valid.split(b".")[0] + b"=." + valid.split(b".", 1)[1]),
+        "non-json-header": join(b64url(b"hello") + b"." + valid.split(b".", 1)[1]),
+        "short-signature": join(valid.rsplit(b".", 1)[0] + b".AAAA"),
+        "huge-header": join(jwt(dict(header, pad="x" * 3000), claims, label="huge")),
+        "header-only": valid,
+        "empty": b"",
+        "newline-only": b"\n",
+    }
+
+
 def main():
     write("envelope_bytes", bytes_seeds())
     write("envelope_text", text_seeds())
     write("round_trip", round_trip_seeds())
     write("redact_json", redact_json_seeds())
     write("redact_text", redact_text_seeds())
+    write("webhook_jwt", webhook_jwt_seeds())
+    write("webhook_body", webhook_body_seeds())
 
 
 if __name__ == "__main__":
