@@ -122,7 +122,7 @@ async function main() {
   const bad = await plaidError(() =>
     client(process.env.CLIENT_ID, 'wrong-secret-0000000000000000').itemGet({ access_token: newToken }),
   );
-  check(bad.body.error_type === 'INVALID_API_KEYS', 'bad keys accepted');
+  check(bad.body.error_type === 'INVALID_INPUT' && bad.body.error_code === 'INVALID_API_KEYS', 'bad keys accepted');
   step('bad credentials (INVALID_API_KEYS)');
 }
 

@@ -229,7 +229,7 @@ def main():
             ItemGetRequest(access_token=new_token)
         )
     )
-    if err["error_type"] != "INVALID_API_KEYS":
+    if (err["error_type"], err["error_code"]) != ("INVALID_INPUT", "INVALID_API_KEYS"):
         fail(f"bad keys gave {err['error_type']} {err['error_code']}")
     step("bad credentials (INVALID_API_KEYS)")
     hooks.shutdown()
