@@ -134,7 +134,8 @@ open_enum! {
 /// Plaid's error object (spec `PlaidError`), as returned with a 4xx or 5xx status and inside
 /// `Item.error`.
 ///
-/// Free text is scrubbed and capped (see the [module docs](self)), so `Debug`, `Display` and
+/// Free text is scrubbed and capped (secrets replaced by placeholders, at most
+/// [`MAX_ERROR_TEXT_LEN`] bytes), so `Debug`, `Display` and
 /// `Serialize` are safe to log. Fields are read through accessors; the constructor and the
 /// `with_*` methods scrub too, so no path stores unscrubbed text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
