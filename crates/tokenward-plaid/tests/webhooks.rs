@@ -1,3 +1,7 @@
+//! Webhook verification against JWTs signed here exactly as Plaid signs them (ES256 with a
+//! fresh ring P-256 key, header `{"alg":"ES256","kid":…,"typ":"JWT"}`, payload
+//! `{"iat":…,"request_body_sha256":"<hex>"}`), with an in-memory key source that counts its
+//! fetches. No network, no emulator.
 #![cfg(feature = "webhooks")]
 #![allow(
     clippy::unwrap_used,
@@ -7,10 +11,6 @@
     missing_docs,
     reason = "test code"
 )]
-//! Webhook verification against JWTs signed here exactly as Plaid signs them (ES256 with a
-//! fresh ring P-256 key, header `{"alg":"ES256","kid":…,"typ":"JWT"}`, payload
-//! `{"iat":…,"request_body_sha256":"<hex>"}`), with an in-memory key source that counts its
-//! fetches. No network, no emulator.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

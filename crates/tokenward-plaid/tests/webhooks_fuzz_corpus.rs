@@ -1,3 +1,8 @@
+//! Replays the webhook fuzz seed corpora (`fuzz/corpus/webhook_jwt/`,
+//! `fuzz/corpus/webhook_body/`) through the fuzz hooks on stable, checks that the seeds named
+//! `valid-*` verify (so the corpus keeps reaching the code behind the signature check), then
+//! feeds deterministic mutations of the seeds through the same hooks. A hook panics on a
+//! broken invariant: the failure message names the input and prints it in hex.
 #![cfg(feature = "webhooks")]
 #![allow(
     clippy::unwrap_used,
@@ -7,11 +12,6 @@
     missing_docs,
     reason = "test code"
 )]
-//! Replays the webhook fuzz seed corpora (`fuzz/corpus/webhook_jwt/`,
-//! `fuzz/corpus/webhook_body/`) through the fuzz hooks on stable, checks that the seeds named
-//! `valid-*` verify (so the corpus keeps reaching the code behind the signature check), then
-//! feeds deterministic mutations of the seeds through the same hooks. A hook panics on a
-//! broken invariant: the failure message names the input and prints it in hex.
 
 use tokenward_plaid::webhooks::fuzzing;
 use tokenward_testkit::corpus::{Hook, Rng, run, seeds};

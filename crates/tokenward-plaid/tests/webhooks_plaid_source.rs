@@ -1,3 +1,6 @@
+//! [`PlaidKeySource`] over a [`PlaidApi`] fake (`Arc<dyn PlaidApi>`): a found key verifies, an
+//! unknown `key_id` answer is "unknown kid" (and remembered), a configuration error or an
+//! outage is "unavailable" with the client's error as its source.
 #![cfg(feature = "webhooks")]
 #![allow(
     clippy::unwrap_used,
@@ -7,9 +10,6 @@
     missing_docs,
     reason = "test code"
 )]
-//! [`PlaidKeySource`] over a [`PlaidApi`] fake (`Arc<dyn PlaidApi>`): a found key verifies, an
-//! unknown `key_id` answer is "unknown kid" (and remembered), a configuration error or an
-//! outage is "unavailable" with the client's error as its source.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
