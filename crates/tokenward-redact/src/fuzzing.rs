@@ -5,6 +5,8 @@
 //! - malformed input gives an error (never a panic) and leaves no output behind;
 //! - the JSON scrubber accepts exactly what `serde_json` accepts, and what it writes parses;
 //! - scrubbing the output again changes nothing (idempotence), under every policy;
+//! - the text scrubber's shortcuts (the anchor search and the screens in front of it) give what
+//!   the rule regex over the whole text gives;
 //! - a canary planted in the input (a Plaid token built from the fuzz bytes, plain and
 //!   `\u`-escaped, as a value, as a key and inside the input; an ABA routing number in text)
 //!   never survives.
@@ -123,6 +125,11 @@ pub fn text_scrub(data: &[u8]) {
         let once = policy.scrub_text(&text);
         let twice = policy.scrub_text(&once);
         assert_eq!(twice, once, "scrubbing text twice differs from once");
+        assert_eq!(
+            once,
+            policy.scrub_text_full_scan(&text),
+            "the scrubber's shortcuts changed the result"
+        );
     }
     let mut bytes = data.to_vec();
     let _ = policies.plaid.scrub_bytes_in_place(&mut bytes);
@@ -138,6 +145,11 @@ pub fn text_scrub(data: &[u8]) {
     );
     let out = policies.plaid.scrub_text(&planted);
     canary.assert_absent(&out, data);
+    assert_eq!(
+        out,
+        policies.plaid.scrub_text_full_scan(&planted),
+        "the scrubber's shortcuts changed the result"
+    );
     let again = policies.plaid.scrub_text(&out);
     assert_eq!(again, out, "scrubbing planted text twice differs from once");
 }

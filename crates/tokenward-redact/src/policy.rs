@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::{Fingerprinter, Tag};
@@ -95,12 +96,26 @@ pub struct Policy {
 }
 
 struct Inner {
-    fields: HashMap<Box<[u8]>, Rule>,
+    /// Normalised name → the [`Decision`] of a field rule.
+    fields: HashMap<Box<[u8]>, Decision>,
     allow: Option<HashSet<Box<[u8]>>>,
-    not_allowed: Box<str>,
+    /// What a [`Decision`] names: `[0]` is `not_allowed`, then one per field rule.
+    placeholders: Box<[Box<str>]>,
     text: crate::text::TextRules,
     fingerprinter: Option<Fingerprinter>,
+    /// Decisions for `&'static str` names (struct fields), kept for the policy's life.
+    static_names: StaticNames,
 }
+
+/// What a policy does with a field, as a number: 0 keeps it, `d` replaces it with
+/// `placeholders[d - 1]`.
+type Decision = u32;
+
+/// The [`Decision`] for fields an allow list does not name.
+const NOT_ALLOWED: Decision = 1;
+
+/// `Tag::NOT_ALLOWED.placeholder()`, for a decision that names no placeholder.
+const NOT_ALLOWED_PLACEHOLDER: &str = "[REDACTED:not_allowed]";
 
 /// A rule's tag and its (fingerprint-free) placeholder.
 #[derive(Debug, Clone)]
@@ -143,6 +158,39 @@ impl Policy {
     /// What to do with a field called `name`.
     #[must_use]
     pub fn field(&self, name: &str) -> FieldAction<'_> {
+        self.action(self.decide(name))
+    }
+
+    /// [`Policy::field`] for a name that lives as long as the program (a struct field's or a
+    /// variant's, as serde passes them): the decision is computed once per policy and name,
+    /// then found by the name's address.
+    #[inline]
+    pub(crate) fn static_field(&self, name: &'static str) -> Option<&str> {
+        match self.inner.static_names.get(name, || self.decide(name)) {
+            0 => None,
+            decision => match self.action(decision) {
+                FieldAction::Keep => None,
+                FieldAction::Redact(placeholder) => Some(placeholder),
+            },
+        }
+    }
+
+    /// The action a decision names. One that names no placeholder (which `build` never makes)
+    /// fails closed.
+    #[inline]
+    fn action(&self, decision: Decision) -> FieldAction<'_> {
+        let Some(index) = decision.checked_sub(1) else {
+            return FieldAction::Keep;
+        };
+        FieldAction::Redact(
+            usize::try_from(index)
+                .ok()
+                .and_then(|i| self.inner.placeholders.get(i))
+                .map_or(NOT_ALLOWED_PLACEHOLDER, |p| &**p),
+        )
+    }
+
+    fn decide(&self, name: &str) -> Decision {
         let mut buf = [0u8; 64];
         let key = normalize_into(name, &mut buf);
         let owned;
@@ -158,12 +206,9 @@ impl Policy {
             .as_ref()
             .is_some_and(|allow| !allow.contains(key))
         {
-            return FieldAction::Redact(&self.inner.not_allowed);
+            return NOT_ALLOWED;
         }
-        match self.inner.fields.get(key) {
-            Some(rule) => FieldAction::Redact(&rule.placeholder),
-            None => FieldAction::Keep,
-        }
+        self.inner.fields.get(key).copied().unwrap_or(0)
     }
 
     /// Whether this policy fails closed on field names (allow-list mode).
@@ -176,10 +221,19 @@ impl Policy {
     /// back borrowed, without a copy. Placeholders are left alone, so scrubbing twice equals
     /// scrubbing once.
     #[must_use]
+    #[inline]
     pub fn scrub_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         self.inner
             .text
             .scrub(text, self.inner.fingerprinter.as_ref())
+    }
+
+    /// [`Policy::scrub_text`] without any of its shortcuts (the anchor search, the screens):
+    /// the rule regex over the whole text. For the fuzz hooks, which check that the two agree.
+    pub(crate) fn scrub_text_full_scan<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        self.inner
+            .text
+            .scrub_full_scan(text, self.inner.fingerprinter.as_ref())
     }
 
     /// Scrubs bytes in place, keeping their length: for binary dumps where offsets matter. Each
@@ -202,9 +256,10 @@ impl Policy {
             inner: Arc::new(Inner {
                 fields: HashMap::new(),
                 allow: Some(HashSet::new()),
-                not_allowed: Tag::NOT_ALLOWED.placeholder().into_boxed_str(),
+                placeholders: Box::new([Tag::NOT_ALLOWED.placeholder().into_boxed_str()]),
                 text: crate::text::TextRules::empty(),
                 fingerprinter: None,
+                static_names: StaticNames::new(),
             }),
         }
     }
@@ -325,10 +380,14 @@ impl PolicyBuilder {
             .map(|n| normalize_field_name(n).into_bytes())
             .collect();
         let mut fields = HashMap::new();
+        let mut placeholders = vec![Tag::NOT_ALLOWED.placeholder().into_boxed_str()];
         for (name, tag) in self.fields {
             let key = normalize_field_name(&name).into_bytes();
             if !kept.contains(&key) {
-                fields.insert(key.into_boxed_slice(), Rule::new(tag));
+                placeholders.push(tag.placeholder().into_boxed_str());
+                let decision = Decision::try_from(placeholders.len())
+                    .map_err(|_| PolicyError::Compile("too many field rules".to_owned()))?;
+                fields.insert(key.into_boxed_slice(), decision);
             }
         }
         let allow = self.allow.map(|names| {
@@ -342,12 +401,139 @@ impl PolicyBuilder {
             inner: Arc::new(Inner {
                 fields,
                 allow,
-                not_allowed: Tag::NOT_ALLOWED.placeholder().into_boxed_str(),
+                placeholders: placeholders.into_boxed_slice(),
                 text,
                 fingerprinter: self.fingerprinter,
+                static_names: StaticNames::new(),
             }),
         })
     }
+}
+
+/// Field decisions by the address of a `&'static str` name, shared by every thread that uses
+/// the policy.
+///
+/// Keyed by address and length: a `&'static str` is never freed or changed, so one address and
+/// length always hold the same name. Each slot is written once (claimed, filled, then
+/// published with a release store that readers acquire) and never evicted, so a reader sees
+/// either an empty or claimed slot, or a complete entry; a name whose slots are all taken by
+/// others is decided afresh each time, as without a cache.
+struct StaticNames {
+    slots: Box<[StaticSlot; STATIC_SLOTS]>,
+}
+
+#[derive(Default)]
+struct StaticSlot {
+    /// The name's address, valid once `entry` is published.
+    addr: AtomicUsize,
+    /// 0: empty; [`CLAIMED`]: being written; else the name's length (high half) and its
+    /// decision plus one (low half).
+    entry: AtomicU64,
+}
+
+/// log2 of [`STATIC_SLOTS`].
+const STATIC_BITS: u32 = 9;
+/// Slots per policy (8 KiB): room for the field names of many Plaid response types.
+const STATIC_SLOTS: usize = 1 << STATIC_BITS;
+/// Slots looked at for one name.
+const STATIC_PROBES: usize = 4;
+/// The `entry` of a slot being written.
+const CLAIMED: u64 = u64::MAX;
+
+impl StaticNames {
+    fn new() -> Self {
+        StaticNames {
+            slots: Box::new(std::array::from_fn(|_| StaticSlot::default())),
+        }
+    }
+
+    /// The decision for `name`, from its slot or else from `decide` (then remembered).
+    #[inline]
+    fn get(&self, name: &'static str, decide: impl FnOnce() -> Decision) -> Decision {
+        let addr = name.as_ptr().addr();
+        let start = slot_of(addr);
+        // The common case, inline: the name sits in its first slot.
+        if let Some(slot) = self.slots.get(start) {
+            let entry = slot.entry.load(Ordering::Acquire);
+            if entry != CLAIMED
+                && u64::try_from(name.len()).is_ok_and(|len| entry >> 32 == len)
+                && slot.addr.load(Ordering::Relaxed) == addr
+            {
+                return entry_decision(entry);
+            }
+        }
+        self.probe(name, addr, start, decide)
+    }
+
+    /// [`StaticNames::get`] past the first slot: the other probes, or the decision computed
+    /// and remembered.
+    #[cold]
+    #[inline(never)]
+    fn probe(
+        &self,
+        name: &'static str,
+        addr: usize,
+        start: usize,
+        decide: impl FnOnce() -> Decision,
+    ) -> Decision {
+        // Names of 4 GiB or more are not remembered (an entry could then read as `CLAIMED`).
+        let Ok(len) = u32::try_from(name.len()) else {
+            return decide();
+        };
+        for i in 0..STATIC_PROBES {
+            let Some(slot) = self.slots.get((start + i) % STATIC_SLOTS) else {
+                break;
+            };
+            let entry = slot.entry.load(Ordering::Acquire);
+            if entry == 0 {
+                return fill(slot, addr, len, decide());
+            }
+            if entry != CLAIMED
+                && entry >> 32 == u64::from(len)
+                && slot.addr.load(Ordering::Relaxed) == addr
+            {
+                return entry_decision(entry);
+            }
+        }
+        decide()
+    }
+}
+
+/// The first slot for a name at `addr`: Fibonacci hashing of the address, so names laid out
+/// next to each other spread out.
+#[inline]
+fn slot_of(addr: usize) -> usize {
+    let hash = u64::try_from(addr)
+        .unwrap_or(0)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        >> (64 - STATIC_BITS);
+    usize::try_from(hash).unwrap_or(0)
+}
+
+/// The decision in a published entry (its low half is the decision plus one).
+#[inline]
+fn entry_decision(entry: u64) -> Decision {
+    Decision::try_from(entry & 0xFFFF_FFFF).map_or(0, |d| d.saturating_sub(1))
+}
+
+/// Claims an empty slot for a name and publishes its decision (another thread may claim it
+/// first; then this decision is just returned).
+#[cold]
+fn fill(slot: &StaticSlot, addr: usize, len: u32, decision: Decision) -> Decision {
+    let Some(low) = decision.checked_add(1).filter(|&low| low != u32::MAX) else {
+        return decision;
+    };
+    if slot
+        .entry
+        .compare_exchange(0, CLAIMED, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+    {
+        slot.addr.store(addr, Ordering::Relaxed);
+        // Release: a reader that sees this entry sees `addr` too.
+        slot.entry
+            .store(u64::from(len) << 32 | u64::from(low), Ordering::Release);
+    }
+    decision
 }
 
 /// A policy that cannot be built.
@@ -454,5 +640,116 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(p.field("client_id"), FieldAction::Keep);
+    }
+
+    #[test]
+    fn static_names_decide_as_field_does() {
+        let names: Vec<&'static str> = PLAID_FIELDS
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(SAFE_FIELDS.iter().copied())
+            .chain([
+                "accessToken",
+                "Access-Token",
+                "PLAID-SECRET",
+                "amount",
+                "",
+                "x",
+            ])
+            .collect();
+        let policies = [
+            Policy::plaid(),
+            PolicyBuilder::plaid()
+                .allow_only(["amount", "item_id", "access_token"])
+                .build()
+                .unwrap(),
+            PolicyBuilder::plaid()
+                .keep_field("client_id")
+                .redact_field("amount", Tag::custom("amount").unwrap())
+                .build()
+                .unwrap(),
+        ];
+        for policy in &policies {
+            // Twice: computed, then remembered.
+            for _ in 0..2 {
+                for &name in &names {
+                    let want = match policy.field(name) {
+                        FieldAction::Keep => None,
+                        FieldAction::Redact(p) => Some(p),
+                    };
+                    assert_eq!(policy.static_field(name), want, "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_decision_without_a_placeholder_fails_closed() {
+        let p = Policy::plaid();
+        assert_eq!(NOT_ALLOWED_PLACEHOLDER, Tag::NOT_ALLOWED.placeholder());
+        assert_eq!(p.action(0), FieldAction::Keep);
+        assert_eq!(
+            p.action(Decision::MAX),
+            FieldAction::Redact(NOT_ALLOWED_PLACEHOLDER)
+        );
+    }
+
+    #[test]
+    fn static_names_key_by_address_and_length() {
+        let p = Policy::plaid();
+        // A prefix at the same address is a different name.
+        let whole: &'static str = "secretive";
+        let prefix: &'static str = whole.get(..6).unwrap();
+        assert_eq!(whole.as_ptr(), prefix.as_ptr());
+        for _ in 0..2 {
+            assert_eq!(p.static_field(whole), None);
+            assert_eq!(
+                p.static_field(prefix),
+                Some("[REDACTED:plaid.client_secret]")
+            );
+        }
+    }
+
+    #[test]
+    fn static_names_fall_back_when_full() {
+        let mut builder = PolicyBuilder::plaid();
+        let names: Vec<&'static str> = (0..3 * STATIC_SLOTS)
+            .map(|i| &*Box::leak(format!("field_{i}").into_boxed_str()))
+            .collect();
+        for name in names.iter().step_by(2) {
+            builder = builder.redact_field(name, Tag::custom("x").unwrap());
+        }
+        let p = builder.build().unwrap();
+        for _ in 0..2 {
+            for (i, name) in names.iter().enumerate() {
+                let want = (i % 2 == 0).then_some("[REDACTED:custom.x]");
+                assert_eq!(p.static_field(name), want, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn static_names_are_shared_between_threads() {
+        let p = Policy::plaid();
+        let names: Vec<&'static str> = (0..200)
+            .map(|i| &*Box::leak(format!("n{i}_access_token").into_boxed_str()))
+            .chain(PLAID_FIELDS.iter().map(|(n, _)| *n))
+            .chain(SAFE_FIELDS.iter().copied())
+            .collect();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        for &name in &names {
+                            let want = match p.field(name) {
+                                FieldAction::Keep => None,
+                                FieldAction::Redact(p) => Some(p),
+                            };
+                            assert_eq!(p.static_field(name), want, "{name}");
+                        }
+                    }
+                });
+            }
+        });
     }
 }

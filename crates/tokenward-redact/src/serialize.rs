@@ -6,27 +6,28 @@
 //!   `collect_str` text go through [`Ctx::scrub`]; bytes through the byte rules; every nested
 //!   value is wrapped again ([`Value`]), so the rules hold at any depth without a tree or a
 //!   buffer.
-//! - [`Compound`] wraps sequences, tuples and structs; struct fields ask [`Ctx::field`] and are
-//!   written as a [`Field`]: kept (through the wrapper) or [`Masked`].
+//! - [`Compound`] wraps sequences, tuples and structs; struct fields ask [`Ctx::field`]: a kept
+//!   field is written through the wrapper ([`Value`]), a redacted one, out of line, as
+//!   [`Masked`].
 //! - [`MaskSer`] writes a redacted field: the placeholder, whatever the value's type, except a
 //!   string that already is a placeholder (idempotence). Compound values are dropped unvisited
 //!   through [`Done`].
 //! - [`MapSer`] wraps maps. [`KeyName`] reads a key's name without writing anything; the key is
 //!   then written through the wrapper (so its text is scrubbed) and the decision is kept for
-//!   `serialize_value`.
-//! - [`State`] lives on the stack of one serialization and holds two shortcuts, each set up
-//!   only once it pays: a cache of field decisions keyed by the address of the `&'static str`
-//!   name, and the check that the policy has only built-in value rules, which lets strings that
-//!   [`certainly_clean`] accepts skip them.
+//!   `serialize_value` ([`Field`]: kept or masked).
+//!
+//! The wrapper keeps no state of its own. The two per-value costs live in the policy: a struct
+//! field's decision is remembered by the address of its `&'static str` name for the policy's
+//! life (`Policy::static_field`), and a string's value rules are settled for most short
+//! strings by two byte screens before any search (see the `text` module).
 //!
 //! Measured on a 100-transaction `/transactions/get` response (about 128 KB of JSON, 2,600
-//! strings): plain `serde_json::to_vec` about 95 µs, through `Redacted` about 175 µs. The
-//! wrapper and the field decisions alone cost about 1.26x; the rest is the value rules on the
-//! 870 strings that hold a separator (dates, addresses, names, URLs), about 35 ns each, which is
-//! the per-call floor of the regex engine on short text. Without the two shortcuts it was 3.4x.
+//! strings): see the crate README for the figures. In instructions (callgrind), the wrapper
+//! with its field decisions adds about 11% to plain `serde_json`, and the value rules on the
+//! 1,400 strings of 9 bytes or more about 25% more, most of it the anchor screen on the 870
+//! that hold a separator (dates, addresses, names, URLs), which reads every byte.
 
 use std::borrow::Cow;
-use std::cell::{Cell, OnceCell};
 use std::fmt::{self, Display, Write as _};
 use std::marker::PhantomData;
 
@@ -69,12 +70,13 @@ use crate::{FieldAction, Policy, is_placeholder};
 /// entries of maps with numeric keys) keep the value rules, and their nested fields are
 /// checked by name.
 ///
-/// **Cost.** Clean strings are written as they are, without a copy. A field name's decision is
-/// computed once per serialization; with only the built-in value rules, strings too short or
-/// too plain to match one (ids, codes, under 9 bytes) skip them. The only allocations are the
-/// scrubbed copy of a string that held a secret, a `Display` value over 128 bytes, bytes over
-/// 256, and a map key over 64 bytes. On a Plaid `/transactions/get` response this is about
-/// 1.8 times plain `serde_json`, most of it the value rules on free text.
+/// **Cost.** Clean strings are written as they are, without a copy. A struct field name's
+/// decision is computed once per policy and remembered by the name's address; with only the
+/// built-in value rules, strings too short or too plain to match one (ids, codes, under 9
+/// bytes) skip them, and short strings without any rule's anchor skip the search. The only
+/// allocations are the scrubbed copy of a string that held a secret, a `Display` value over
+/// 128 bytes, bytes over 256, and a map key over 64 bytes. On a Plaid `/transactions/get`
+/// response this is about 1.3 times plain `serde_json` (see the crate README).
 ///
 /// # Limits
 ///
@@ -168,14 +170,11 @@ impl<T: ?Sized> fmt::Debug for Redacted<'_, T> {
 
 impl<T: Serialize + ?Sized> Serialize for Redacted<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let state = State::default();
-        let ctx = Ctx {
-            policy: self.policy,
-            state: &state,
-        };
         self.value.serialize(Ser {
             inner: serializer,
-            ctx,
+            ctx: Ctx {
+                policy: self.policy,
+            },
         })
     }
 }
@@ -194,116 +193,33 @@ pub fn to_json_vec<T: Serialize + ?Sized>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Shared state of one serialization.
+// What every wrapper carries.
 
-/// What every wrapper carries: the policy and the state of this serialization.
+/// What every wrapper carries.
 #[derive(Clone, Copy)]
 struct Ctx<'c> {
     policy: &'c Policy,
-    state: &'c State<'c>,
 }
-
-/// The state of one serialization, on the stack of [`Redacted::serialize`]. Both shortcuts
-/// are set up only once they pay: a small log event serializes with neither.
-#[derive(Default)]
-struct State<'p> {
-    /// Field decisions, once [`CACHE_AFTER`] fields have been looked up.
-    cache: OnceCell<FieldCache<'p>>,
-    lookups: Cell<u32>,
-}
-
-/// Field lookups before the decision cache is set up (about 40 ns, a lookup 25 ns).
-const CACHE_AFTER: u32 = 16;
 
 impl<'c> Ctx<'c> {
     /// The placeholder for a field with this static name, if it is redacted.
     #[inline]
     fn field(self, name: &'static str) -> Option<&'c str> {
-        let compute = || decision(self.policy.field(name));
-        if let Some(cache) = self.state.cache.get() {
-            return cache.get(name, compute);
-        }
-        let lookups = self.state.lookups.get() + 1;
-        self.state.lookups.set(lookups);
-        if lookups < CACHE_AFTER {
-            compute()
-        } else {
-            self.state
-                .cache
-                .get_or_init(FieldCache::new)
-                .get(name, compute)
-        }
+        self.policy.static_field(name)
     }
 
     /// The placeholder for a map entry with this key, if its value is redacted.
     fn key(self, name: &str) -> Option<&'c str> {
-        decision(self.policy.field(name))
+        match self.policy.field(name) {
+            FieldAction::Keep => None,
+            FieldAction::Redact(placeholder) => Some(placeholder),
+        }
     }
 
     /// The value rules on one string; borrowed when clean.
     #[inline]
     fn scrub(self, text: &str) -> Cow<'_, str> {
         self.policy.scrub_text(text)
-    }
-}
-
-fn decision(action: FieldAction<'_>) -> Option<&str> {
-    match action {
-        FieldAction::Keep => None,
-        FieldAction::Redact(placeholder) => Some(placeholder),
-    }
-}
-
-/// Field decisions of one serialization, keyed by the address and length of the `&'static str`
-/// name: a static string never moves and is never freed, so one address and length always hold
-/// the same name. An open-addressing table on the stack; entries are never evicted (a full
-/// neighbourhood means the decision is computed each time, as without a cache).
-struct FieldCache<'p> {
-    slots: [Cell<Option<CacheEntry<'p>>>; CACHE_SLOTS],
-}
-
-type CacheEntry<'p> = (&'static str, Option<&'p str>);
-
-/// log2 of the slots in a [`FieldCache`].
-const CACHE_BITS: u32 = 7;
-/// Slots in a [`FieldCache`]: room for the ~80 field names of a Plaid `/transactions/get`
-/// response, small enough (4 KiB) to set up on the stack for every serialization.
-const CACHE_SLOTS: usize = 1 << CACHE_BITS;
-/// Slots looked at for one name before giving up.
-const CACHE_PROBES: usize = 8;
-
-impl<'p> FieldCache<'p> {
-    fn new() -> Self {
-        FieldCache {
-            slots: [const { Cell::new(None) }; CACHE_SLOTS],
-        }
-    }
-
-    #[inline]
-    fn get(
-        &self,
-        name: &'static str,
-        compute: impl FnOnce() -> Option<&'p str>,
-    ) -> Option<&'p str> {
-        // Fibonacci hashing of the address: names laid out next to each other spread out.
-        let addr = u64::try_from(name.as_ptr().addr()).unwrap_or(0);
-        let hash = addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_BITS);
-        let start = usize::try_from(hash).unwrap_or(0);
-        for i in 0..CACHE_PROBES {
-            let Some(slot) = self.slots.get((start + i) % CACHE_SLOTS) else {
-                break;
-            };
-            match slot.get() {
-                Some((cached, action)) if std::ptr::eq(cached, name) => return action,
-                Some(_) => {}
-                None => {
-                    let action = compute();
-                    slot.set(Some((name, action)));
-                    return action;
-                }
-            }
-        }
-        compute()
     }
 }
 
@@ -323,6 +239,7 @@ struct Value<'c, 'v, T: ?Sized> {
 }
 
 impl<T: Serialize + ?Sized> Serialize for Value<'_, '_, T> {
+    #[inline]
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.value.serialize(Ser {
             inner: serializer,
@@ -347,6 +264,7 @@ impl<'c, 'v, T: ?Sized> Field<'c, 'v, T> {
 }
 
 impl<T: Serialize + ?Sized> Serialize for Field<'_, '_, T> {
+    #[inline]
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Field::Keep(value) => value.serialize(serializer),
@@ -359,6 +277,7 @@ impl<T: Serialize + ?Sized> Serialize for Field<'_, '_, T> {
 macro_rules! forward_scalars {
     ($($method:ident($ty:ty)),* $(,)?) => {
         $(
+            #[inline]
             fn $method(self, v: $ty) -> Result<S::Ok, S::Error> {
                 self.inner.$method(v)
             }
@@ -401,6 +320,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         }
     }
 
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
         self.inner.serialize_str(&self.ctx.scrub(v))
     }
@@ -420,10 +340,12 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         }
     }
 
+    #[inline]
     fn serialize_none(self) -> Result<S::Ok, S::Error> {
         self.inner.serialize_none()
     }
 
+    #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
         self.inner.serialize_some(&Value {
             value,
@@ -431,14 +353,17 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         })
     }
 
+    #[inline]
     fn serialize_unit(self) -> Result<S::Ok, S::Error> {
         self.inner.serialize_unit()
     }
 
+    #[inline]
     fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, S::Error> {
         self.inner.serialize_unit_struct(name)
     }
 
+    #[inline]
     fn serialize_unit_variant(
         self,
         name: &'static str,
@@ -449,6 +374,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
             .serialize_unit_variant(name, variant_index, variant)
     }
 
+    #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         name: &'static str,
@@ -463,6 +389,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         )
     }
 
+    #[inline]
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         name: &'static str,
@@ -481,6 +408,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         )
     }
 
+    #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
         let inner = self.inner.serialize_seq(len)?;
         Ok(Compound {
@@ -489,6 +417,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         })
     }
 
+    #[inline]
     fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
         let inner = self.inner.serialize_tuple(len)?;
         Ok(Compound {
@@ -497,6 +426,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         })
     }
 
+    #[inline]
     fn serialize_tuple_struct(
         self,
         name: &'static str,
@@ -509,6 +439,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         })
     }
 
+    #[inline]
     fn serialize_tuple_variant(
         self,
         name: &'static str,
@@ -525,6 +456,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         })
     }
 
+    #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
         let inner = self.inner.serialize_map(len)?;
         Ok(MapSer {
@@ -534,6 +466,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         })
     }
 
+    #[inline]
     fn serialize_struct(
         self,
         name: &'static str,
@@ -546,6 +479,7 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
         })
     }
 
+    #[inline]
     fn serialize_struct_variant(
         self,
         name: &'static str,
@@ -593,6 +527,7 @@ impl<C: SerializeSeq> SerializeSeq for Compound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
         self.inner.serialize_element(&Value {
             value,
@@ -600,6 +535,7 @@ impl<C: SerializeSeq> SerializeSeq for Compound<'_, C> {
         })
     }
 
+    #[inline]
     fn end(self) -> Result<C::Ok, C::Error> {
         self.inner.end()
     }
@@ -609,6 +545,7 @@ impl<C: SerializeTuple> SerializeTuple for Compound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
         self.inner.serialize_element(&Value {
             value,
@@ -616,6 +553,7 @@ impl<C: SerializeTuple> SerializeTuple for Compound<'_, C> {
         })
     }
 
+    #[inline]
     fn end(self) -> Result<C::Ok, C::Error> {
         self.inner.end()
     }
@@ -625,6 +563,7 @@ impl<C: SerializeTupleStruct> SerializeTupleStruct for Compound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
         self.inner.serialize_field(&Value {
             value,
@@ -632,6 +571,7 @@ impl<C: SerializeTupleStruct> SerializeTupleStruct for Compound<'_, C> {
         })
     }
 
+    #[inline]
     fn end(self) -> Result<C::Ok, C::Error> {
         self.inner.end()
     }
@@ -641,6 +581,7 @@ impl<C: SerializeTupleVariant> SerializeTupleVariant for Compound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
         self.inner.serialize_field(&Value {
             value,
@@ -648,6 +589,7 @@ impl<C: SerializeTupleVariant> SerializeTupleVariant for Compound<'_, C> {
         })
     }
 
+    #[inline]
     fn end(self) -> Result<C::Ok, C::Error> {
         self.inner.end()
     }
@@ -657,20 +599,30 @@ impl<C: SerializeStruct> SerializeStruct for Compound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
     ) -> Result<(), C::Error> {
-        let placeholder = self.ctx.field(key);
-        self.inner
-            .serialize_field(key, &Field::new(value, self.ctx, placeholder))
+        match self.ctx.field(key) {
+            None => self.inner.serialize_field(
+                key,
+                &Value {
+                    value,
+                    ctx: self.ctx,
+                },
+            ),
+            Some(placeholder) => mask_struct_field(&mut self.inner, key, value, placeholder),
+        }
     }
 
+    #[inline]
     fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
         self.inner.skip_field(key)
     }
 
+    #[inline]
     fn end(self) -> Result<C::Ok, C::Error> {
         self.inner.end()
     }
@@ -680,23 +632,57 @@ impl<C: SerializeStructVariant> SerializeStructVariant for Compound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
     ) -> Result<(), C::Error> {
-        let placeholder = self.ctx.field(key);
-        self.inner
-            .serialize_field(key, &Field::new(value, self.ctx, placeholder))
+        match self.ctx.field(key) {
+            None => self.inner.serialize_field(
+                key,
+                &Value {
+                    value,
+                    ctx: self.ctx,
+                },
+            ),
+            Some(placeholder) => mask_variant_field(&mut self.inner, key, value, placeholder),
+        }
     }
 
+    #[inline]
     fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
         self.inner.skip_field(key)
     }
 
+    #[inline]
     fn end(self) -> Result<C::Ok, C::Error> {
         self.inner.end()
     }
+}
+
+/// Writes a redacted struct field: out of line, so the common path (kept) stays small.
+#[cold]
+#[inline(never)]
+fn mask_struct_field<C: SerializeStruct, T: Serialize + ?Sized>(
+    inner: &mut C,
+    key: &'static str,
+    value: &T,
+    placeholder: &str,
+) -> Result<(), C::Error> {
+    inner.serialize_field(key, &Masked { value, placeholder })
+}
+
+/// As [`mask_struct_field`], for a struct variant.
+#[cold]
+#[inline(never)]
+fn mask_variant_field<C: SerializeStructVariant, T: Serialize + ?Sized>(
+    inner: &mut C,
+    key: &'static str,
+    value: &T,
+    placeholder: &str,
+) -> Result<(), C::Error> {
+    inner.serialize_field(key, &Masked { value, placeholder })
 }
 
 /// A map being serialized. A key's decision is remembered between `serialize_key` and
@@ -712,6 +698,7 @@ impl<M: SerializeMap> SerializeMap for MapSer<'_, M> {
     type Ok = M::Ok;
     type Error = M::Error;
 
+    #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), M::Error> {
         self.pending = key_decision(key, self.ctx);
         self.inner.serialize_key(&Value {
@@ -720,12 +707,14 @@ impl<M: SerializeMap> SerializeMap for MapSer<'_, M> {
         })
     }
 
+    #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), M::Error> {
         let placeholder = self.pending.take();
         self.inner
             .serialize_value(&Field::new(value, self.ctx, placeholder))
     }
 
+    #[inline]
     fn serialize_entry<K: Serialize + ?Sized, V: Serialize + ?Sized>(
         &mut self,
         key: &K,
@@ -742,6 +731,7 @@ impl<M: SerializeMap> SerializeMap for MapSer<'_, M> {
         )
     }
 
+    #[inline]
     fn end(self) -> Result<M::Ok, M::Error> {
         self.inner.end()
     }
@@ -1198,41 +1188,5 @@ mod tests {
         write!(s, "{}", "é".repeat(40)).unwrap();
         assert!(s.heap.is_some());
         assert_eq!(s.as_str(), format!("{}{}", "a".repeat(100), "é".repeat(40)));
-    }
-
-    #[test]
-    fn field_cache_keys_by_address_and_length() {
-        let cache = FieldCache::new();
-        let mut calls = 0;
-        for _ in 0..3 {
-            assert_eq!(
-                cache.get("access_token", || {
-                    calls += 1;
-                    Some("x")
-                }),
-                Some("x")
-            );
-        }
-        assert_eq!(calls, 1);
-        // A prefix at the same address is a different name.
-        let whole: &'static str = "secretive";
-        let prefix: &'static str = whole.get(..6).unwrap();
-        assert_eq!(cache.get(whole, || None), None);
-        assert_eq!(cache.get(prefix, || Some("p")), Some("p"));
-        assert_eq!(cache.get(whole, || None), None);
-    }
-
-    #[test]
-    fn field_cache_falls_back_when_full() {
-        let cache = FieldCache::new();
-        let names: Vec<&'static str> = (0..3 * CACHE_SLOTS)
-            .map(|i| &*Box::leak(format!("field_{i}").into_boxed_str()))
-            .collect();
-        for _ in 0..2 {
-            for (i, name) in names.iter().enumerate() {
-                let want = (i % 2 == 0).then_some("[REDACTED:x]");
-                assert_eq!(cache.get(name, || want), want, "{name}");
-            }
-        }
     }
 }

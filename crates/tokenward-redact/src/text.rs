@@ -10,6 +10,19 @@
 //! Free-text routing numbers have no literal at all (any digit could begin one), so they are
 //! found by a separate scan that classifies eight bytes at a time and only stops at runs of
 //! nine digits, confirmed by the ABA checksum and the Federal Reserve prefix ranges.
+//!
+//! Short strings (the values of a serialized struct) are mostly settled before any search, by
+//! two screens that each prove a necessary condition false:
+//!
+//! - [`certainly_clean`]: under nine bytes, or only letters, digits and `_` (eight bytes at a
+//!   time);
+//! - up to [`SCREEN_MAX_LEN`] bytes, [`AnchorScreen`]: no three-byte piece of any anchor, so no
+//!   anchor and no rule match (a branch-free table walk, one byte at a time; the multi-literal
+//!   search costs more than that on short text), and then fewer than nine digits or no
+//!   routing number.
+//!
+//! Either way the result is exactly what the anchored search gives; the fuzz hooks and a
+//! property test check it against the full regex scan.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -110,10 +123,119 @@ const OVERLAP_WINDOW: usize = 256;
 /// How much text after an anchor one regex search looks at before it retries on the whole rest.
 const ANCHOR_WINDOW: usize = 2048;
 
+/// Three-byte pieces of the [`ANCHORS`]: every anchor contains at least one, so text that holds
+/// none of them holds no anchor. Chosen to be rare in Plaid data and logs (not `_id`, `-s`,
+/// `acc`); [`AnchorScreen::new`] checks the cover and adds a piece for any anchor left out.
+const ANCHOR_FRAGMENTS: &[[u8; 3]] = &[
+    *b"ndb",  // -sandbox-
+    *b"opm",  // -development-
+    *b"-pr",  // -production-
+    *b"rer",  // earer
+    *b"RER",  // EARER
+    *b"riz",  // uthorization
+    *b"RIZ",  // UTHORIZATION
+    *b"eyJ",  // eyJ
+    *b"ecr",  // ecret
+    *b"ECR",  // ECRET
+    *b"ien",  // lient_id, lient-id, lient-Id, lientId
+    *b"IEN",  // LIENT-ID, LIENT_ID
+    *b"nt\"", // ccount"
+    *b"er\"", // ccount_number", ccountNumber", outing_number", outingNumber"
+    *b"ng\"", // outing"
+];
+
+/// Text longer than this goes straight to the anchor search, which is faster on long text than
+/// the byte-at-a-time screen.
+const SCREEN_MAX_LEN: usize = 128;
+
+/// The anchor literals of the built-in rules: a multi-literal search, and a cheaper screen that
+/// proves short text free of them.
+struct Anchors {
+    search: AhoCorasick,
+    /// `None` if the anchors could not be covered by 16 three-byte pieces.
+    screen: Option<AnchorScreen>,
+}
+
+impl Anchors {
+    /// The screen, if there is one and `len` bytes are short enough for it to pay.
+    #[inline]
+    fn screen(&self, len: usize) -> Option<&AnchorScreen> {
+        self.screen.as_ref().filter(|_| len <= SCREEN_MAX_LEN)
+    }
+}
+
+/// A test for "contains one of up to 16 three-byte pieces" that reads each byte once, without
+/// branches: bit `i` of `table[k][b]` is set when piece `i` has byte `b` at position `k`, so
+/// `table[0][x] & table[1][y] & table[2][z]` is nonzero exactly when `xyz` is a piece.
+///
+/// # Security
+///
+/// Sound as a skip only because every anchor contains a piece (ensured when it is built) and
+/// every built-in match contains an anchor (what the anchored search already relies on, and a
+/// property test checks): text without a piece has no anchor, hence no rule match.
+struct AnchorScreen {
+    /// `table[k][b]`: the pieces with byte `b` at position `k`.
+    table: Box<[[u16; 256]; 3]>,
+}
+
+impl AnchorScreen {
+    /// A screen for `anchors`, from `pieces` plus, for an anchor containing none of them, its
+    /// first three bytes. `None` for an anchor shorter than three bytes or over 16 pieces.
+    fn new(anchors: &[&str], pieces: &[[u8; 3]]) -> Option<AnchorScreen> {
+        let mut all: Vec<[u8; 3]> = pieces.to_vec();
+        for anchor in anchors {
+            let bytes = anchor.as_bytes();
+            if !bytes.windows(3).any(|w| all.iter().any(|p| p == w)) {
+                all.push(bytes.get(..3)?.try_into().ok()?);
+            }
+        }
+        if all.len() > 16 {
+            return None;
+        }
+        let mut table = Box::new([[0u16; 256]; 3]);
+        for (bit, piece) in (0..16).map(|i| 1u16 << i).zip(&all) {
+            for (row, &b) in table.iter_mut().zip(piece) {
+                if let Some(cell) = row.get_mut(usize::from(b)) {
+                    *cell |= bit;
+                }
+            }
+        }
+        Some(AnchorScreen { table })
+    }
+
+    /// Whether `bytes` contains one of the pieces: `false` only when it certainly holds no
+    /// anchor.
+    #[inline]
+    fn may_hold_anchor(&self, bytes: &[u8]) -> bool {
+        let [t0, t1, t2] = &*self.table;
+        // `one`: pieces whose first byte is the previous byte; `two`: whose first two bytes
+        // end there. (A byte indexes a 256-entry table: no bounds check is left.)
+        let (mut one, mut two, mut hit) = (0u16, 0u16, 0u16);
+        for &b in bytes {
+            let b = usize::from(b);
+            hit |= two & t2.get(b).copied().unwrap_or(0);
+            two = one & t1.get(b).copied().unwrap_or(0);
+            one = t0.get(b).copied().unwrap_or(0);
+        }
+        hit != 0
+    }
+}
+
+/// How [`TextRules::scrub_matches`] looks for rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Search {
+    /// Near anchors when the rules have them, else over the whole text.
+    Rules,
+    /// Over the whole text, anchors or not.
+    FullScan,
+    /// Not at all: the screen has proven that no rule matches; routing numbers only.
+    RoutingOnly,
+}
+
 pub(crate) struct TextRules {
     regex: Option<(Regex, regex::bytes::Regex)>,
     /// `None` when custom rules are present: the regex then scans everything.
-    anchors: Option<AhoCorasick>,
+    anchors: Option<Anchors>,
     rules: Vec<TextRule>,
     routing: Rule,
 }
@@ -178,12 +300,13 @@ impl TextRules {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let anchors = if custom.is_empty() {
-            Some(
-                AhoCorasick::builder()
+            Some(Anchors {
+                search: AhoCorasick::builder()
                     .match_kind(MatchKind::LeftmostFirst)
                     .build(ANCHORS)
                     .map_err(|e| e.to_string())?,
-            )
+                screen: AnchorScreen::new(ANCHORS, ANCHOR_FRAGMENTS),
+            })
         } else {
             None
         };
@@ -208,12 +331,65 @@ impl TextRules {
         self.rules.len() + 1
     }
 
+    /// Scrubs `text`. Inlined for the shortcut a caller meets most: with only built-in rules,
+    /// text shorter than [`MIN_SCRUB_LEN`] is clean.
+    #[inline]
     pub(crate) fn scrub<'a>(&self, text: &'a str, fp: Option<&Fingerprinter>) -> Cow<'a, str> {
-        if self.anchors.is_some() && certainly_clean(text) {
+        if self.anchors.is_some() && text.len() < MIN_SCRUB_LEN {
             return Cow::Borrowed(text);
         }
+        self.scrub_checked(text, fp)
+    }
+
+    #[inline(never)]
+    fn scrub_checked<'a>(&self, text: &'a str, fp: Option<&Fingerprinter>) -> Cow<'a, str> {
+        // With only built-in rules, most short strings are settled here: by their bytes
+        // (`certainly_clean`), or by the screen proving that no anchor, hence no rule match,
+        // is in them, which leaves only a routing number, which needs nine digits.
+        let mut search = Search::Rules;
+        if let Some(anchors) = &self.anchors {
+            if certainly_clean(text) {
+                return Cow::Borrowed(text);
+            }
+            let bytes = text.as_bytes();
+            if anchors
+                .screen(bytes.len())
+                .is_some_and(|screen| !screen.may_hold_anchor(bytes))
+            {
+                // Only a routing number is left; it is rare enough to be found in full here.
+                if !nine_digits(bytes) || !has_routing_number(bytes) {
+                    return Cow::Borrowed(text);
+                }
+                search = Search::RoutingOnly;
+            }
+        }
+        self.scrub_matches(text, fp, search)
+    }
+
+    /// What [`TextRules::scrub`] returns, found the slow way: the rule regex over the whole
+    /// text, no shortcut taken. The reference the fuzz hooks hold the scrubber to.
+    pub(crate) fn scrub_full_scan<'a>(
+        &self,
+        text: &'a str,
+        fp: Option<&Fingerprinter>,
+    ) -> Cow<'a, str> {
+        self.scrub_matches(text, fp, Search::FullScan)
+    }
+
+    /// The scrubber proper: every rule match and every routing number, replaced.
+    #[inline(never)]
+    fn scrub_matches<'a>(
+        &self,
+        text: &'a str,
+        fp: Option<&Fingerprinter>,
+        search: Search,
+    ) -> Cow<'a, str> {
         let mut spans: Vec<(usize, usize, &Rule)> = Vec::new();
-        if let Some((regex, _)) = &self.regex {
+        if let Some((regex, _)) = self
+            .regex
+            .as_ref()
+            .filter(|_| search != Search::RoutingOnly)
+        {
             let mut push = |caps: &Captures<'_>| {
                 if let Some((start, end, rule)) = self.matched(caps)
                     && !text.get(start..end).is_some_and(is_placeholder)
@@ -221,9 +397,11 @@ impl TextRules {
                     spans.push((start, end, rule));
                 }
             };
-            match &self.anchors {
-                Some(anchors) => anchored_search(text, regex, anchors, &mut push),
-                None => overlapping_search(text, regex, &mut push),
+            match (&self.anchors, search) {
+                (Some(anchors), Search::Rules) => {
+                    anchored_search(text, regex, &anchors.search, &mut push);
+                }
+                _ => overlapping_search(text, regex, &mut push),
             }
         }
         // The edges of other matches count as boundaries: they become placeholders, and a
@@ -366,18 +544,102 @@ pub const MIN_SCRUB_LEN: usize = 9;
 #[inline]
 pub(crate) fn certainly_clean(text: &str) -> bool {
     let bytes = text.as_bytes();
-    if bytes.len() < MIN_SCRUB_LEN {
+    bytes.len() < MIN_SCRUB_LEN
+        || (word_only(bytes) && !(bytes.len() == 9 && bytes.iter().all(u8::is_ascii_digit)))
+}
+
+/// Whether every byte is an ASCII letter, digit or `_`: eight bytes at a time, stopping at the
+/// first word that has another byte (short strings are the common case, which a vector loop
+/// would run through its scalar tail).
+#[inline]
+fn word_only(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if non_word_mask(load_word(chunk)) != 0 {
+            return false;
+        }
+    }
+    if chunks.remainder().is_empty() {
         return true;
     }
-    #[expect(
-        clippy::needless_bitwise_bool,
-        reason = "no branches and no early exit: the fold compiles to a vector loop, measured \
-                  faster than `all` on the strings of a Plaid response"
-    )]
-    let word = bytes.iter().fold(true, |all, &b| {
-        all & (b.is_ascii_alphanumeric() | (b == b'_'))
-    });
-    word && !(bytes.len() == 9 && bytes.iter().all(u8::is_ascii_digit))
+    // The last eight bytes, overlapping the words already read; a string under eight bytes is
+    // padded with `a`, a word byte.
+    if let Some(last) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..)) {
+        return non_word_mask(load_word(last)) == 0;
+    }
+    let mut w = [b'a'; 8];
+    if let Some(head) = w.get_mut(..bytes.len()) {
+        head.copy_from_slice(bytes);
+    }
+    non_word_mask(u64::from_le_bytes(w)) == 0
+}
+
+/// Whether `bytes` (at least eight long) has nine ASCII digits or more, the least a routing
+/// number needs.
+#[inline]
+fn nine_digits(bytes: &[u8]) -> bool {
+    let mut digits = 0u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        digits += count_bytes(digit_mask_of(load_word(chunk)));
+    }
+    let rest = chunks.remainder().len();
+    if rest > 0
+        && let Some(last) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..))
+    {
+        // The last eight bytes, overlapping the words already counted: only the top `rest`
+        // bytes (little-endian) are new.
+        let fresh = u64::MAX << (8 * (8 - rest));
+        digits += count_bytes(digit_mask_of(load_word(last)) & fresh);
+    }
+    digits >= 9
+}
+
+/// The high bit of each byte of `word` that is an ASCII digit.
+#[inline]
+fn digit_mask_of(word: u64) -> u64 {
+    in_range(word & !HIGHS, b'0', b'9') & !word
+}
+
+/// How many bytes of `mask` have their high bit set.
+#[inline]
+fn count_bytes(mask: u64) -> u64 {
+    // One bit at the bottom of each byte, summed into the top byte.
+    ((mask & HIGHS) >> 7).wrapping_mul(ONES) >> 56
+}
+
+/// The first eight bytes of `chunk` (at least eight long) as a little-endian word.
+#[inline]
+fn load_word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(head) = chunk.get(..8) {
+        w.copy_from_slice(head);
+    }
+    u64::from_le_bytes(w)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = ONES * 0x80;
+
+/// The high bit of each byte of `word` set where that byte is in `lo..=hi`, for words whose
+/// bytes are all below `0x80` (no sum carries into the next byte: at most `0x7f + 0x80`).
+#[inline]
+fn in_range(word: u64, lo: u8, hi: u8) -> u64 {
+    let at_least_lo = word.wrapping_add(ONES * u64::from(0x80 - lo));
+    let above_hi = word.wrapping_add(ONES * u64::from(0x7f - hi));
+    at_least_lo & !above_hi & HIGHS
+}
+
+/// The high bit of each byte of `word` that is not an ASCII letter, digit or `_`.
+#[inline]
+fn non_word_mask(word: u64) -> u64 {
+    let low = word & !HIGHS;
+    // Setting bit 5 folds `A-Z` onto `a-z`; no other byte lands in `a-z`.
+    let word_byte = in_range(low, b'0', b'9')
+        | in_range(low | (ONES * 0x20), b'a', b'z')
+        | in_range(low, b'_', b'_');
+    // A byte of 0x80 or more is never a word byte (its low seven bits may look like one).
+    !(word_byte & !word) & HIGHS
 }
 
 /// Sorts spans and merges overlapping ones into one, redacted as the first one's rule: a secret
@@ -519,6 +781,13 @@ pub fn aba_checksum_ok(digits: &str) -> bool {
         .map(|c| c.iter().zip([3, 7, 1]).map(|(x, w)| x * w).sum::<u32>())
         .sum();
     sum.is_multiple_of(10)
+}
+
+/// Whether `bytes` holds a routing number by itself (see [`routing_numbers`]).
+fn has_routing_number(bytes: &[u8]) -> bool {
+    let mut found = false;
+    routing_numbers(bytes, |_| false, |_, _| found = true);
+    found
 }
 
 /// Calls `found(start, end)` for each run of exactly nine ASCII digits, not touching a letter,
@@ -809,6 +1078,252 @@ mod tests {
         }
         for bad in ["011000016", "123456789", "12345678", "01100001a"] {
             assert!(!super::aba_checksum_ok(bad), "{bad}");
+        }
+    }
+
+    /// The built-in rules with the screen and anchors, without the screen, and with neither.
+    fn rule_sets() -> &'static (super::TextRules, super::TextRules, super::TextRules) {
+        static RULES: std::sync::OnceLock<(super::TextRules, super::TextRules, super::TextRules)> =
+            std::sync::OnceLock::new();
+        RULES.get_or_init(|| {
+            let screened = super::TextRules::compile(&[]).unwrap();
+            let mut unscreened = super::TextRules::compile(&[]).unwrap();
+            unscreened.anchors.as_mut().unwrap().screen = None;
+            let mut full = super::TextRules::compile(&[]).unwrap();
+            full.anchors = None;
+            (screened, unscreened, full)
+        })
+    }
+
+    #[test]
+    fn listed_pieces_cover_every_anchor() {
+        for anchor in super::ANCHORS {
+            assert!(
+                super::ANCHOR_FRAGMENTS
+                    .iter()
+                    .any(|p| anchor.as_bytes().windows(3).any(|w| w == p)),
+                "{anchor} has no listed piece"
+            );
+        }
+        let (screened, _, _) = rule_sets();
+        assert!(screened.anchors.as_ref().unwrap().screen.is_some());
+    }
+
+    #[test]
+    fn screen_finds_exactly_its_pieces() {
+        let screen = super::AnchorScreen::new(&["abcd", "zzzq"], &[*b"bcd"]).unwrap();
+        // "zzzq" had no listed piece: its first three bytes stand in.
+        for (text, want) in [
+            ("xbcdx", true),
+            ("bcd", true),
+            ("xxbc", false),
+            ("zzz", true),
+            ("zz", false),
+            ("zzyzz", false),
+            ("", false),
+            ("b", false),
+        ] {
+            assert_eq!(screen.may_hold_anchor(text.as_bytes()), want, "{text:?}");
+        }
+        assert!(
+            super::AnchorScreen::new(&["ab"], &[]).is_none(),
+            "anchor too short"
+        );
+        let many: Vec<[u8; 3]> = (0..17u8).map(|i| [b'a' + i, b'x', b'x']).collect();
+        assert!(
+            super::AnchorScreen::new(&[], &many).is_none(),
+            "over 16 pieces"
+        );
+    }
+
+    #[test]
+    fn non_word_mask_is_exact() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut w = [b'a'; 8];
+                w[pos] = b;
+                let word = b.is_ascii_alphanumeric() || b == b'_';
+                let want = if word { 0 } else { 0x80u64 << (8 * pos) };
+                assert_eq!(
+                    super::non_word_mask(u64::from_le_bytes(w)),
+                    want,
+                    "byte {b} at {pos}"
+                );
+                let digit = if b.is_ascii_digit() {
+                    0x80u64 << (8 * pos)
+                } else {
+                    0
+                };
+                assert_eq!(
+                    super::digit_mask_of(u64::from_le_bytes(w)),
+                    digit,
+                    "byte {b}"
+                );
+            }
+        }
+    }
+
+    /// Short texts that hold a secret take the screened path and are still redacted, wherever
+    /// the secret stands; each gives what the full scan gives.
+    #[test]
+    fn screened_strings_that_hold_a_secret_are_redacted() {
+        let (screened, _, full) = rule_sets();
+        let token = "access-sandbox-de3ce8ef-33f8-452c-a685-8671031fc0f6";
+        let cases = [
+            (token.to_owned(), "de3ce8ef"),
+            (format!("{token} ok"), "de3ce8ef"),
+            (format!("token {token} ok"), "de3ce8ef"),
+            (format!("token={token}"), "de3ce8ef"),
+            ("link-production-abc12-def34".to_owned(), "abc12-def34"),
+            ("wire 021000021 ok".to_owned(), "021000021"),
+            ("021000021".to_owned(), "021000021"),
+            ("to 011401533".to_owned(), "011401533"),
+            ("2024-03-01 011401533".to_owned(), "011401533"),
+            ("Bearer abcDEF123456".to_owned(), "abcDEF123456"),
+            ("x BEARER abcDEF123456".to_owned(), "abcDEF123456"),
+            (
+                "Authorization: Basic dXNlcjpwYXNz".to_owned(),
+                "dXNlcjpwYXNz",
+            ),
+            (
+                "eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjE2MDB9.c2ln".to_owned(),
+                "eyJpYXQi",
+            ),
+            ("secret=0123456789abcdef".to_owned(), "0123456789abcdef"),
+            (
+                "PLAID-SECRET: 0123456789abcdef".to_owned(),
+                "0123456789abcdef",
+            ),
+            ("clientId=5f1c0b7e01234567".to_owned(), "5f1c0b7e01234567"),
+            (
+                "PLAID_CLIENT_ID=5f1c0b7e01234567".to_owned(),
+                "5f1c0b7e01234567",
+            ),
+            (
+                r#""account": "1111222233330000""#.to_owned(),
+                "1111222233330000",
+            ),
+            (r#""routingNumber":"011401533""#.to_owned(), "011401533"),
+        ];
+        for (text, secret) in &cases {
+            assert!(text.len() <= super::SCREEN_MAX_LEN, "{text}");
+            let out = screened.scrub(text, None);
+            assert!(!out.contains(secret), "{text} -> {out}");
+            assert_eq!(out, full.scrub(text, None), "{text}");
+        }
+        // Look-alikes the screen passes without a search: borrowed, unchanged.
+        for text in [
+            "2024-03-01",
+            "2024-03-01T11:06:00Z",
+            "https://plaid-merchant-logos.plaid.com/uber.png",
+            "1234 Main St",
+            "order 123456789 shipped",
+        ] {
+            assert!(
+                matches!(screened.scrub(text, None), std::borrow::Cow::Borrowed(_)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_patterns_are_not_screened() {
+        let policy = Policy::builder()
+            .pattern("employee", r"EMP-[0-9]{6}")
+            .unwrap()
+            .build()
+            .unwrap();
+        for (text, want) in [
+            ("EMP-123456", "[REDACTED:custom.employee]"),
+            (
+                "by EMP-123456 at 2024-03-01",
+                "by [REDACTED:custom.employee] at 2024-03-01",
+            ),
+            ("x EMP-123456", "x [REDACTED:custom.employee]"),
+        ] {
+            assert_eq!(policy.scrub_text(text), want);
+        }
+    }
+
+    /// Pieces of anchors and of secrets, cut anywhere, for strings near the screen's edges.
+    fn fragment() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let whole: Vec<String> = super::ANCHORS
+            .iter()
+            .map(|a| (*a).to_owned())
+            .chain(
+                [
+                    "access-sandbox-de3ce8ef-33f8",
+                    "transfer-development-41757468",
+                    "Bearer abc123def456",
+                    "Authorization: Basic dXNlcjpwYXNz",
+                    "eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjE2MDB9.c2ln",
+                    "PLAID-SECRET: 0123456789abcdef",
+                    "client_id=5f1c0b7e01234567",
+                    "\"routing\": \"011401533\"",
+                    "\"account\":\"1111222233330000\"",
+                    "021000021",
+                    "2024-03-01T11:06:00Z",
+                    "é—",
+                ]
+                .map(str::to_owned),
+            )
+            .collect();
+        prop_oneof![
+            "[ -~]{0,10}",
+            "[0-9 ._:=\"-]{0,12}",
+            (proptest::sample::select(whole), 0usize..64, 0usize..64).prop_map(|(s, a, b)| {
+                // A slice of the fragment on character boundaries.
+                let chars: Vec<char> = s.chars().collect();
+                let (a, b) = (a % (chars.len() + 1), b % (chars.len() + 1));
+                chars[a.min(b)..a.max(b)].iter().collect()
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// With the screen, without it, and the full regex scan agree on short strings.
+        #[test]
+        fn screened_scrub_equals_full_scan(
+            parts in proptest::collection::vec(fragment(), 0..8)
+        ) {
+            let (screened, unscreened, full) = rule_sets();
+            let text: String = parts.concat();
+            let want = full.scrub(&text, None);
+            proptest::prop_assert_eq!(&screened.scrub(&text, None), &want);
+            proptest::prop_assert_eq!(&unscreened.scrub(&text, None), &want);
+            proptest::prop_assert_eq!(&screened.scrub_full_scan(&text, None), &want);
+        }
+
+        /// The screen reports a piece exactly when the text holds one; no piece, no anchor.
+        #[test]
+        fn screen_equals_a_piece_search(
+            parts in proptest::collection::vec(fragment(), 0..6)
+        ) {
+            let (screened, _, _) = rule_sets();
+            let screen = screened.anchors.as_ref().unwrap().screen.as_ref().unwrap();
+            let text = parts.concat();
+            let bytes = text.as_bytes();
+            let has_piece = super::ANCHOR_FRAGMENTS
+                .iter()
+                .any(|p| bytes.windows(3).any(|w| w == p));
+            proptest::prop_assert_eq!(screen.may_hold_anchor(bytes), has_piece);
+            if !has_piece {
+                proptest::prop_assert!(!super::ANCHORS.iter().any(|a| text.contains(a)));
+            }
+        }
+
+        /// The word-at-a-time byte tests agree with byte-at-a-time definitions.
+        #[test]
+        fn word_at_a_time_tests_are_exact(bytes in proptest::collection::vec(
+            proptest::prop_oneof![proptest::num::u8::ANY, b'0'..=b'9', b'a'..=b'z'], 0..40,
+        )) {
+            let word = bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+            proptest::prop_assert_eq!(super::word_only(&bytes), word);
+            let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+            if bytes.len() >= 8 {
+                proptest::prop_assert_eq!(super::nine_digits(&bytes), digits >= 9);
+            }
         }
     }
 }
