@@ -4,7 +4,9 @@
 //! webhook key, fire webhook, reset login, invalidate, remove), and every error the emulator
 //! can answer arriving as a typed `Error` (bad credentials, unknown, rotated and removed access
 //! tokens, used, unknown and expired public tokens, `ITEM_LOGIN_REQUIRED`, unknown key id),
-//! with a request id and without a token or the secret in any `Display` or `Debug`.
+//! with a request id and without a token or the secret in any `Display` or `Debug`; request
+//! options (account filters, counts, update mode, webhook removal) and the emulator's request
+//! validation errors, typed.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -907,5 +909,210 @@ async fn every_error_is_typed_and_secret_free() {
     );
 
     // No error text holds a token or the secret (request Debug is checked with them).
+    canary.assert_clean();
+}
+
+#[tokio::test]
+async fn options_filters_and_request_validation() {
+    let (sandbox, _clock) = sandbox().await;
+    let canary = Canary::new();
+    let mut hook = Hook::start().await;
+    let api = client(&sandbox);
+    let (token, item_id) = link_item(&api, &canary, Some(&hook.url)).await;
+    let (other, _) = link_item(&api, &canary, None).await;
+
+    // Account filters: /transactions/get and /transactions/sync see only that account.
+    let request = AccountsGetRequest::new(dup(&token));
+    let accounts = canary
+        .call("accounts", &request, api.accounts_get(&request).await)
+        .unwrap()
+        .accounts;
+    let savings = accounts[1].account_id.clone();
+    let (start, end) = (date(2023, 1, 1), date(2024, 6, 30));
+    let request = TransactionsGetRequest::new(dup(&token), start, end)
+        .with_account_ids(vec![savings.clone()])
+        .with_page(500, 0);
+    let page = canary
+        .call(
+            "get savings",
+            &request,
+            api.transactions_get(&request).await,
+        )
+        .unwrap();
+    assert_eq!(page.accounts.len(), 1);
+    assert!(page.total_transactions > 0);
+    assert!(page.transactions.iter().all(|t| t.account_id == savings));
+    let request = TransactionsSyncRequest::new(dup(&token))
+        .with_account_id(savings.clone())
+        .with_count(500);
+    let synced = canary
+        .call(
+            "sync savings",
+            &request,
+            api.transactions_sync(&request).await,
+        )
+        .unwrap();
+    assert!(!synced.added.is_empty());
+    assert!(synced.added.iter().all(|t| t.account_id == savings));
+    assert_eq!(synced.accounts.len(), 1);
+    let request = AccountsBalanceGetRequest::new(dup(&token))
+        .with_account_ids(vec![savings.clone()])
+        .with_min_last_updated_datetime(start_time());
+    let balances = canary
+        .call(
+            "balance savings",
+            &request,
+            api.accounts_balance_get(&request).await,
+        )
+        .unwrap();
+    assert_eq!(balances.accounts.len(), 1);
+
+    // An account of another Item, a cursor of another Item, counts out of range: typed
+    // INVALID_INPUT / INVALID_REQUEST errors, not retried.
+    let request = AccountsGetRequest::new(dup(&other)).with_account_ids(vec![savings.clone()]);
+    let error = canary
+        .call(
+            "foreign account",
+            &request,
+            api.accounts_get(&request).await,
+        )
+        .unwrap_err();
+    assert_plaid_error(
+        &error,
+        Endpoint::AccountsGet,
+        400,
+        &ErrorType::InvalidInput,
+        &ErrorCode::from("INVALID_ACCOUNT_ID".to_owned()),
+    );
+    let request = TransactionsSyncRequest::new(dup(&other)).with_cursor(synced.next_cursor);
+    let error = canary
+        .call(
+            "foreign cursor",
+            &request,
+            api.transactions_sync(&request).await,
+        )
+        .unwrap_err();
+    assert_plaid_error(
+        &error,
+        Endpoint::TransactionsSync,
+        400,
+        &ErrorType::InvalidRequest,
+        &ErrorCode::InvalidField,
+    );
+    for count in [0, 501] {
+        let request = TransactionsSyncRequest::new(dup(&token)).with_count(count);
+        let error = canary
+            .call(
+                "sync count",
+                &request,
+                api.transactions_sync(&request).await,
+            )
+            .unwrap_err();
+        assert_eq!(
+            error.plaid_error().map(|e| e.error_code().clone()),
+            Some(ErrorCode::InvalidField),
+            "{count}: {error}"
+        );
+        let request = TransactionsGetRequest::new(dup(&token), start, end).with_page(count, 0);
+        let error = canary
+            .call("get count", &request, api.transactions_get(&request).await)
+            .unwrap_err();
+        assert_eq!(
+            error.plaid_error().map(|e| e.error_code().clone()),
+            Some(ErrorCode::InvalidField),
+            "{count}: {error}"
+        );
+        assert!(!error.is_retryable());
+    }
+    let request = TransactionsGetRequest::new(dup(&token), end, start);
+    let error = canary
+        .call(
+            "reversed dates",
+            &request,
+            api.transactions_get(&request).await,
+        )
+        .unwrap_err();
+    assert_eq!(
+        error.plaid_error().map(|e| e.error_code().clone()),
+        Some(ErrorCode::InvalidField)
+    );
+    let request = SandboxPublicTokenCreateRequest::new("not_an_institution", vec![Product::Auth]);
+    let error = canary
+        .call(
+            "bad institution",
+            &request,
+            api.sandbox_public_token_create(&request).await,
+        )
+        .unwrap_err();
+    assert_eq!(error.http_status(), Some(400), "{error}");
+
+    // Link update mode: a live access token is accepted, a dead one is not (see above).
+    let request = LinkTokenCreateRequest::new(
+        "x",
+        "en",
+        vec![CountryCode::Us],
+        LinkTokenCreateUser::new("u"),
+    )
+    .with_access_token(dup(&token));
+    let link = canary
+        .call(
+            "update mode",
+            &request,
+            api.link_token_create(&request).await,
+        )
+        .unwrap();
+    canary.secret(link.link_token.expose_secret());
+
+    // Removing the webhook (`"webhook": null`): nothing is sent, and fire_webhook refuses.
+    let request = ItemWebhookUpdateRequest::new(dup(&token), None);
+    let updated = canary
+        .call(
+            "remove webhook",
+            &request,
+            api.item_webhook_update(&request).await,
+        )
+        .unwrap();
+    assert_eq!(updated.item.webhook, None);
+    assert_eq!(updated.item.item_id, item_id);
+    let request =
+        SandboxItemFireWebhookRequest::new(dup(&token), SandboxWebhookCode::DefaultUpdate);
+    let error = canary
+        .call(
+            "fire without webhook",
+            &request,
+            api.sandbox_item_fire_webhook(&request).await,
+        )
+        .unwrap_err();
+    assert_eq!(
+        *error.plaid_error().unwrap().error_type(),
+        ErrorType::SandboxError
+    );
+    // A webhook type that does not match the code.
+    let request = ItemWebhookUpdateRequest::new(dup(&token), Some(hook.url.clone()));
+    canary
+        .call(
+            "webhook back",
+            &request,
+            api.item_webhook_update(&request).await,
+        )
+        .unwrap();
+    assert_eq!(
+        code_of(&hook.next().await.body),
+        "WEBHOOK_UPDATE_ACKNOWLEDGED"
+    );
+    let request =
+        SandboxItemFireWebhookRequest::new(dup(&token), SandboxWebhookCode::DefaultUpdate)
+            .with_webhook_type(WebhookType::Item);
+    let error = canary
+        .call(
+            "mismatched type",
+            &request,
+            api.sandbox_item_fire_webhook(&request).await,
+        )
+        .unwrap_err();
+    assert_eq!(
+        error.plaid_error().map(|e| e.error_code().clone()),
+        Some(ErrorCode::InvalidField)
+    );
     canary.assert_clean();
 }

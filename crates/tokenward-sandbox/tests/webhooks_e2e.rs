@@ -7,7 +7,8 @@
 //! across verifiers sharing a `ReplayGuard` too; after `rotate_webhook_key()` new webhooks
 //! verify with the new kid and the old key verifies nothing once `now` reaches its
 //! `expired_at`; a key source that cannot answer (wrong credentials, 500s, a closed port) is
-//! `KeyUnavailable`, never an unknown kid, and is not remembered.
+//! `KeyUnavailable`, never an unknown kid, and is not remembered; concurrent deliveries wait
+//! for a single key fetch.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -698,6 +699,61 @@ async fn a_key_source_that_cannot_answer_is_unavailable_not_unknown() {
     assert!(
         matches!(error, VerifyError::KeyUnavailable { .. }),
         "{error:?}"
+    );
+    canary.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_wait_for_one_key_fetch() {
+    let (sandbox, clock) = sandbox().await;
+    let canary = Canary::new();
+    let mut hook = Hook::start().await;
+    let api: Arc<dyn PlaidApi> = Arc::new(client(&sandbox));
+    let (token, _) = link_item(&*api, &canary, Some(&hook.url)).await;
+    let mut deliveries = Vec::new();
+    for code in [
+        "DEFAULT_UPDATE",
+        "SYNC_UPDATES_AVAILABLE",
+        "NEW_ACCOUNTS_AVAILABLE",
+        "LOGIN_REPAIRED",
+        "PENDING_EXPIRATION",
+        "PENDING_DISCONNECT",
+        "USER_ACCOUNT_REVOKED",
+        "DEFAULT_UPDATE",
+    ] {
+        clock.advance(Duration::from_secs(1));
+        deliveries.push(fire(&*api, &mut hook, &token, code).await);
+    }
+    // A slow key endpoint, so that every delivery asks for the key while it is being fetched.
+    sandbox
+        .faults()
+        .set(
+            "/webhook_verification_key/get",
+            FaultPlan::new().latency(Duration::from_millis(300)),
+        )
+        .unwrap();
+    let (verifier, fetches) = key_verifier(Arc::clone(&api));
+    let verifier = Arc::new(verifier);
+    let now = system_time(clock.now());
+    let mut tasks = tokio::task::JoinSet::new();
+    for delivery in deliveries {
+        let verifier = Arc::clone(&verifier);
+        tasks.spawn(async move {
+            verifier
+                .verify(delivery.header.as_deref(), &delivery.body, now)
+                .await
+        });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(result) = tasks.join_next().await {
+        let accepted = result.unwrap().unwrap();
+        assert!(ids.insert(accepted.delivery_id));
+    }
+    assert_eq!(ids.len(), 8);
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "one fetch for eight deliveries"
     );
     canary.assert_clean();
 }
