@@ -73,7 +73,8 @@ pub mod fuzzing;
 
 pub use error::{BodyError, KeyFetchError, MalformedJwt, VerifyError};
 pub use event::{
-    ItemRef, PendingDisconnectReason, WebhookEnvironment, WebhookEvent, parse_webhook_body,
+    ItemRef, PendingDisconnectReason, RawWebhook, WebhookEnvironment, WebhookEvent,
+    parse_webhook_body,
 };
 pub use key::{KeySource, PlaidKeySource};
 pub use replay::ReplayGuard;

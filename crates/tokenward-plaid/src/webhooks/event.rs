@@ -155,9 +155,68 @@ pub enum WebhookEvent {
         webhook_type: String,
         /// The `webhook_code`.
         webhook_code: String,
-        /// The whole body.
-        raw: serde_json::Value,
+        /// The whole body. Its `Debug` is scrubbed: unknown webhooks can carry credentials
+        /// (Link's `SESSION_FINISHED` carries public tokens).
+        raw: RawWebhook,
     },
+}
+
+/// The body of a webhook we do not type, as JSON.
+///
+/// Read it through [`as_value`](Self::as_value), `Deref`, or [`into_value`](Self::into_value).
+/// `Debug` prints the body scrubbed by [`Policy::plaid`](tokenward_redact::Policy::plaid), so
+/// logging an unknown event never shows a token that a future webhook type might carry:
+///
+/// ```
+/// use tokenward_plaid::webhooks::{WebhookEvent, parse_webhook_body};
+///
+/// let body = br#"{"webhook_type":"LINK","webhook_code":"SESSION_FINISHED","item_id":"i",
+///     "public_tokens":["public-sandbox-5c224a01-8314-4491-a06f-39e193d5cddc"]}"#;
+/// let event = parse_webhook_body(body)?;
+/// let WebhookEvent::Unknown { raw, .. } = &event else { unreachable!() };
+/// assert_eq!(raw["public_tokens"][0], "public-sandbox-5c224a01-8314-4491-a06f-39e193d5cddc");
+/// assert!(!format!("{event:?}").contains("public-sandbox-"));
+/// # Ok::<(), tokenward_plaid::webhooks::BodyError>(())
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct RawWebhook(serde_json::Value);
+
+impl RawWebhook {
+    /// The body as a JSON value.
+    #[must_use]
+    pub fn as_value(&self) -> &serde_json::Value {
+        &self.0
+    }
+
+    /// The body as a JSON value, owned.
+    #[must_use]
+    pub fn into_value(self) -> serde_json::Value {
+        self.0
+    }
+}
+
+impl std::ops::Deref for RawWebhook {
+    type Target = serde_json::Value;
+
+    fn deref(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+impl PartialEq<serde_json::Value> for RawWebhook {
+    fn eq(&self, other: &serde_json::Value) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Debug for RawWebhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let policy = tokenward_redact::Policy::plaid();
+        match tokenward_redact::to_json_vec(&self.0, &policy) {
+            Ok(json) => f.write_str(&String::from_utf8_lossy(&json)),
+            Err(_) => f.write_str("RawWebhook(..)"),
+        }
+    }
 }
 
 /// The Item a webhook is about: the members every Item and Transactions webhook carries.
@@ -347,7 +406,7 @@ pub fn parse_webhook_body(body: &[u8]) -> Result<WebhookEvent, BodyError> {
             webhook_type: head.webhook_type.into_owned(),
             webhook_code: head.webhook_code.into_owned(),
             // The body parsed once already, so this cannot fail on syntax.
-            raw: serde_json::from_slice(body).map_err(|_| BodyError::NotAWebhook)?,
+            raw: RawWebhook(serde_json::from_slice(body).map_err(|_| BodyError::NotAWebhook)?),
         }),
     }
 }
