@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -149,11 +150,18 @@ impl SandboxBuilder {
             source,
         })?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, emulator.router(), stopped));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(serve(
+            listener,
+            emulator.router(),
+            stopped,
+            Arc::clone(&accepted),
+        ));
         Ok(Sandbox {
             emulator,
             addr,
             stop,
+            accepted,
             task: Some(task),
         })
     }
@@ -231,6 +239,7 @@ pub struct Sandbox {
     emulator: Emulator,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
+    accepted: Arc<AtomicU64>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -251,6 +260,13 @@ impl Sandbox {
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many TCP connections the server has accepted so far: lets a test check that a
+    /// client reuses its connections.
+    #[must_use]
+    pub fn connections_accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 
     /// `http://<addr>`, to use as a Plaid client's base URL.
@@ -296,7 +312,12 @@ impl Drop for Sandbox {
 
 /// Accepts connections until told to stop, serving each with hyper so that a fault can end
 /// one without a response.
-async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    accepted_count: Arc<AtomicU64>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -307,6 +328,7 @@ async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 };
+                accepted_count.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
                 let router = router.clone();
                 connections.spawn(async move {

@@ -1116,3 +1116,30 @@ async fn options_filters_and_request_validation() {
     );
     canary.assert_clean();
 }
+
+#[tokio::test]
+async fn the_client_reuses_its_connection() {
+    let (sandbox, _clock) = sandbox().await;
+    let plaid = client(&sandbox);
+    let canary = Canary::default();
+    let (token, _item_id) = link_item(&plaid, &canary, None).await;
+    let before = sandbox.connections_accepted();
+    assert!(before >= 1);
+    // Clones share one pool, so sequential calls from either ride the same keep-alive
+    // connection.
+    let clone = plaid.clone();
+    for round in 0..10 {
+        let api: &dyn PlaidApi = if round % 2 == 0 { &plaid } else { &clone };
+        api.item_get(&ItemGetRequest::new(dup(&token)))
+            .await
+            .unwrap();
+        api.accounts_get(&AccountsGetRequest::new(dup(&token)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        sandbox.connections_accepted(),
+        before,
+        "20 sequential calls opened new connections"
+    );
+}
