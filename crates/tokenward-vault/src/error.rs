@@ -57,6 +57,10 @@ pub struct MalformedRow {
 }
 
 impl MalformedRow {
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "postgres")),
+        allow(dead_code, reason = "the SQL stores are behind features")
+    )]
     pub(crate) fn new(table: &'static str, column: &'static str, problem: &'static str) -> Self {
         MalformedRow {
             table,

@@ -8,7 +8,7 @@
 //!
 //! - **One trait, several stores.** [`Vault`] is implemented by [`SqlVault`] on `SQLite` (the
 //!   embedded default: a file or memory) or Postgres (many app instances sharing one store),
-//!   and by [`CachedVault`](crate::CachedVault) (feature `redis`), a read-through Redis cache
+//!   and by `CachedVault` (feature `redis`), a read-through Redis cache
 //!   of *ciphertext* in front of either. Migrations ship with the crate and run on open.
 //! - **Reads open inside the vault** and return a [`StoredToken`] holding the secret
 //!   [`AccessToken`](tokenward_redact::AccessToken) type and its version.
@@ -93,22 +93,32 @@
 //!
 //! - `sqlite` (default): [`SqlVault::sqlite_memory`] and [`SqlVault::sqlite_file`].
 //! - `postgres`: [`SqlVault::postgres`] and [`SqlVault::postgres_in_schema`].
-//! - `redis`: `CachedVault`, a read-through cache of ciphertext with a TTL, invalidated on
-//!   every write; when Redis is unreachable, reads go to the store.
+//! - `redis`: `CachedVault` and `CacheConfig`, a read-through cache of ciphertext with a TTL,
+//!   invalidated on every write; when Redis is unreachable, reads go to the store. The client
+//!   is a small RESP2 implementation over a tokio `TcpStream` (no TLS: keep Redis on a private
+//!   network or loopback).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+#[cfg(feature = "redis")]
+mod cache;
 mod error;
+#[cfg(feature = "redis")]
+mod resp;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 mod types;
 mod vault;
 
+#[cfg(feature = "redis")]
+pub use cache::{CacheConfig, CacheStats, CachedVault};
 pub use error::{
     BackendError, InvalidInput, LeaseError, MalformedRow, OpenError, ReadError, RewrapError,
     WriteError,
 };
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{Backend, SCHEMA_VERSION, SqlVault};
 pub use types::{
     AttemptId, AttemptRecord, AttemptStatus, AuditEvent, AuditNote, AuditRecord, BeginAttempt,

@@ -78,6 +78,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 #[cfg(feature = "postgres")]
 const POSTGRES_MAX_CONNECTIONS: u32 = 8;
 
+#[cfg(feature = "sqlite")]
 /// The most connections a `SQLite` file pool opens (readers run in parallel in WAL mode; writers
 /// take the write lock in turn).
 const SQLITE_FILE_MAX_CONNECTIONS: u32 = 4;
@@ -150,7 +151,7 @@ impl SqlVault {
             .map_err(|e| OpenError::Connect(e.into()))?;
         // WAL mode is a property of the file: readers do not block the writer. Synchronous
         // stays at SQLite's default, FULL, so a commit is durable when it returns.
-        sqlx::raw_sql("PRAGMA journal_mode = WAL")
+        sqlx::query("PRAGMA journal_mode = WAL")
             .execute(&pool)
             .await
             .map_err(|e| OpenError::Connect(e.into()))?;
@@ -223,7 +224,7 @@ impl SqlVault {
                 .await
                 .map_err(|e| OpenError::Connect(e.into()))?;
             let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-            sqlx::raw_sql(&create)
+            sqlx::query(&create)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| OpenError::Connect(e.into()))?;
@@ -302,7 +303,7 @@ impl SqlVault {
                 .await
                 .map_err(connect)?;
         }
-        sqlx::raw_sql(
+        sqlx::query(
             "CREATE TABLE IF NOT EXISTS tokenward_schema_version (
                 version BIGINT PRIMARY KEY NOT NULL,
                 description TEXT NOT NULL
@@ -332,7 +333,19 @@ impl SqlVault {
                 version: *version,
                 source: e.into(),
             };
-            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(failed)?;
+            // One statement at a time, as prepared statements on both drivers: comment lines
+            // are dropped, then the text is split at `;` (the files hold none in literals).
+            let code: String = sql
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+            }
             sqlx::query(
                 "INSERT INTO tokenward_schema_version (version, description) VALUES ($1, $2)",
             )

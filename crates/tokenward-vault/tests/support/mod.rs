@@ -5,6 +5,7 @@
     clippy::indexing_slicing,
     clippy::panic,
     clippy::too_many_lines,
+    clippy::print_stderr,
     missing_docs,
     unreachable_pub,
     dead_code,
@@ -421,7 +422,10 @@ async fn rotation_happy_path(vault: &SqlVault) {
         vault.item(&i).await.unwrap().credential_state,
         CredentialState::Intent
     );
-    assert_eq!(vault.open_attempts().await.unwrap(), std::slice::from_ref(&begun));
+    assert_eq!(
+        vault.open_attempts().await.unwrap(),
+        std::slice::from_ref(&begun)
+    );
 
     let sent = vault.mark_sent(&attempt_id, &lease, at(2)).await.unwrap();
     assert_eq!(
@@ -1046,4 +1050,35 @@ async fn rewrap_and_disabled_key(vault: &SqlVault, keyring: &Keyring) {
     }
     assert_eq!(vault.envelopes_under(new).await.unwrap(), 0);
     assert_eq!(vault.get(&j).await.unwrap().token, token(200));
+}
+
+/// The URL of a test service from `var`: `None` (with a message) when unset, so the caller
+/// skips; a failure under `CI=true`, where a missing service must not pass silently.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{var} is not set and CI=true: this test needs the service"
+            );
+            eprintln!("skipping: {var} is not set (eval \"$(bash scripts/services)\")");
+            None
+        }
+    }
+}
+
+/// A name no other test (or test run) uses, for a Postgres schema or a Redis key prefix.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }

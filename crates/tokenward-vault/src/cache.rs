@@ -1,0 +1,667 @@
+//! A read-through Redis cache of ciphertext in front of any [`Vault`].
+//!
+//! The cache holds what [`Vault::get_sealed`] returns: the envelope text, the user id and the
+//! token version, under `<prefix>item:<item id>`, with a TTL. Tokens are opened by the vault
+//! in the process, never stored in Redis. Every write through the cache deletes the Item's
+//! key after the store's write.
+//!
+//! # Failure
+//!
+//! Redis is an optimisation: any Redis failure (refused, reset, timeout, error reply, a
+//! malformed value) turns into a read from the store, never into an error. After a failure the
+//! cache is skipped for [`CacheConfig::retry_after`] (so a dead Redis does not add a connect
+//! timeout to every read). Keys whose invalidation failed while Redis was unreachable are
+//! remembered and deleted first when it comes back, before the cache serves anything again.
+//!
+//! # Security
+//!
+//! Redis sees item ids, user ids, versions and envelopes: ciphertext bound to its row. A
+//! cached envelope moved to another Item's key does not open (the context binds the item id
+//! from the key). Someone who can write to Redis can at most serve an older envelope of the
+//! same Item (a superseded token, which Plaid rejects; callers re-read with
+//! [`CachedVault::get_uncached`]) or make reads fail.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokenward_envelope::{Cipher, Envelope, KeyVersion};
+use tokenward_redact::AccessToken;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::error::{LeaseError, OpenError, ReadError, RewrapError, WriteError};
+use crate::resp::{Connection, Reply, RespError, Target};
+use crate::types::{
+    AttemptId, AttemptRecord, AuditNote, AuditRecord, BeginAttempt, Erasure, FinishAttempt,
+    HealthState, ItemId, ItemRecord, Lease, LeaseOwner, Promote, RewrapBatch, RewrapCursor,
+    StateChange, StateFilter, Timestamp, UserId,
+};
+use crate::vault::{SealedItem, StoredToken, Vault, open_sealed};
+
+/// How the cache connects and how long it keeps entries.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    url: String,
+    prefix: String,
+    ttl: Duration,
+    connect_timeout: Duration,
+    timeout: Duration,
+    retry_after: Duration,
+}
+
+impl CacheConfig {
+    /// A cache at `url` (`redis://[:password@]host:port[/db]`; no TLS), with the key prefix
+    /// `tokenward:vault:`, a 5-minute TTL, 250 ms connect and command timeouts, and a 1 s pause
+    /// after a failure.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        CacheConfig {
+            url: url.into(),
+            prefix: "tokenward:vault:".to_owned(),
+            ttl: Duration::from_secs(300),
+            connect_timeout: Duration::from_millis(250),
+            timeout: Duration::from_millis(250),
+            retry_after: Duration::from_secs(1),
+        }
+    }
+
+    /// The key prefix (one per application or environment sharing a Redis).
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long an entry lives (at least 1 ms).
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The connect timeout and the timeout of each command.
+    #[must_use]
+    pub fn timeouts(mut self, connect: Duration, command: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.timeout = command;
+        self
+    }
+
+    /// How long the cache is skipped after a Redis failure.
+    #[must_use]
+    pub fn retry_after(mut self, pause: Duration) -> Self {
+        self.retry_after = pause;
+        self
+    }
+}
+
+/// Counters of what the cache did, for metrics and tests.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Reads served from Redis.
+    pub hits: u64,
+    /// Reads that went to the store because Redis had no entry.
+    pub misses: u64,
+    /// Reads that went to the store because Redis failed or was paused.
+    pub bypassed: u64,
+    /// Redis failures (connect, I/O, timeout, error replies, malformed values).
+    pub errors: u64,
+    /// Invalidations that could not be sent (remembered and retried on reconnect).
+    pub deferred_invalidations: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    bypassed: AtomicU64,
+    errors: AtomicU64,
+    deferred: AtomicU64,
+}
+
+struct State {
+    connection: Option<Connection>,
+    paused_until: Option<Instant>,
+    /// Keys whose delete failed: deleted before the cache is used again.
+    dirty: HashSet<String>,
+}
+
+/// A [`Vault`] with a read-through Redis cache of ciphertext in front (feature `redis`).
+///
+/// Reads ([`Vault::get`], [`Vault::get_sealed`]) try Redis first; every other call goes to
+/// the store, and writes that touch an Item delete its key afterwards.
+pub struct CachedVault<V> {
+    inner: V,
+    target: Target,
+    config: CacheConfig,
+    state: Arc<Mutex<State>>,
+    counters: Counters,
+}
+
+impl<V> std::fmt::Debug for CachedVault<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedVault")
+            .field("target", &self.target)
+            .field("prefix", &self.config.prefix)
+            .field("ttl", &self.config.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V: Vault> CachedVault<V> {
+    /// Puts a cache in front of `inner`. Does not connect yet (the first read does), so an
+    /// unreachable Redis never stops the application from starting.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Config`] for a URL that is not `redis://…`.
+    pub fn new(inner: V, config: CacheConfig) -> Result<Self, OpenError> {
+        let target = Target::parse(&config.url).map_err(|e| match e {
+            RespError::Url(why) => OpenError::Config(why),
+            _ => OpenError::Config("invalid redis url"),
+        })?;
+        Ok(CachedVault {
+            inner,
+            target,
+            config,
+            state: Arc::new(Mutex::new(State {
+                connection: None,
+                paused_until: None,
+                dirty: HashSet::new(),
+            })),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The store behind the cache.
+    pub fn inner(&self) -> &V {
+        &self.inner
+    }
+
+    /// What the cache has done so far.
+    pub fn stats(&self) -> CacheStats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CacheStats {
+            hits: load(&self.counters.hits),
+            misses: load(&self.counters.misses),
+            bypassed: load(&self.counters.bypassed),
+            errors: load(&self.counters.errors),
+            deferred_invalidations: load(&self.counters.deferred),
+        }
+    }
+
+    /// The current token read from the store, skipping the cache (after Plaid rejected a
+    /// token read through the cache, for example), and refreshes the cache entry.
+    ///
+    /// # Errors
+    ///
+    /// As [`Vault::get`].
+    pub async fn get_uncached(&self, item_id: &ItemId) -> Result<StoredToken, ReadError> {
+        self.invalidate(item_id).await;
+        let sealed = self.inner.get_sealed(item_id).await?;
+        self.fill(&sealed).await;
+        open_sealed(self.inner.cipher(), &sealed)
+    }
+
+    /// Deletes every key under this cache's prefix (tests and operations). Best effort:
+    /// returns how many keys were deleted, or `None` when Redis failed.
+    #[doc(hidden)]
+    pub async fn purge(&self) -> Option<u64> {
+        let pattern = format!("{}*", self.config.prefix);
+        let Reply::Array(Some(keys)) = self.command(&[b"KEYS", pattern.as_bytes()]).await? else {
+            return None;
+        };
+        let mut deleted = 0;
+        for key in keys {
+            if let Reply::Bulk(Some(key)) = key
+                && let Some(Reply::Integer(n)) = self.command(&[b"DEL", &key]).await
+            {
+                deleted += u64::try_from(n).unwrap_or(0);
+            }
+        }
+        Some(deleted)
+    }
+
+    fn key(&self, item_id: &ItemId) -> String {
+        format!("{}item:{}", self.config.prefix, item_id.as_str())
+    }
+
+    fn failed(&self, state: &mut State) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        state.connection = None;
+        state.paused_until = Instant::now().checked_add(self.config.retry_after);
+    }
+
+    /// A live connection with every dirty key deleted, or `None` (paused or down).
+    async fn ready<'s>(&self, state: &'s mut State) -> Option<&'s mut Connection> {
+        if let Some(until) = state.paused_until {
+            if Instant::now() < until {
+                return None;
+            }
+            state.paused_until = None;
+        }
+        if state.connection.is_none() {
+            if let Ok(connection) = Connection::open(
+                &self.target,
+                self.config.connect_timeout,
+                self.config.timeout,
+            )
+            .await
+            {
+                state.connection = Some(connection);
+            } else {
+                self.failed(state);
+                return None;
+            }
+        }
+        if !state.dirty.is_empty() {
+            let keys: Vec<String> = state.dirty.iter().cloned().collect();
+            let mut args: Vec<&[u8]> = vec![b"DEL"];
+            args.extend(keys.iter().map(String::as_bytes));
+            let connection = state.connection.as_mut()?;
+            if let Ok(Reply::Integer(_)) = connection.call(&args).await {
+                state.dirty.clear();
+            } else {
+                self.failed(state);
+                return None;
+            }
+        }
+        state.connection.as_mut()
+    }
+
+    /// Runs one command; `None` on any failure (which pauses the cache).
+    async fn command(&self, args: &[&[u8]]) -> Option<Reply> {
+        let mut state = self.state.lock().await;
+        let connection = self.ready(&mut state).await?;
+        match connection.call(args).await {
+            Ok(Reply::Error(_)) | Err(_) => {
+                self.failed(&mut state);
+                None
+            }
+            Ok(reply) => Some(reply),
+        }
+    }
+
+    async fn lookup(&self, item_id: &ItemId) -> Lookup {
+        let key = self.key(item_id);
+        match self.command(&[b"GET", key.as_bytes()]).await {
+            None => Lookup::Bypass,
+            Some(Reply::Bulk(None)) => Lookup::Miss,
+            Some(Reply::Bulk(Some(value))) => {
+                if let Some(sealed) = decode(item_id, &value) {
+                    Lookup::Hit(sealed)
+                } else {
+                    // A value we did not write (or from another version): drop it.
+                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    self.command(&[b"DEL", key.as_bytes()]).await;
+                    Lookup::Miss
+                }
+            }
+            Some(_) => {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                Lookup::Miss
+            }
+        }
+    }
+
+    async fn fill(&self, sealed: &SealedItem) {
+        let key = self.key(&sealed.item_id);
+        let value = encode(sealed);
+        let ttl = self.config.ttl.as_millis().to_string();
+        self.command(&[
+            b"SET",
+            key.as_bytes(),
+            value.as_bytes(),
+            b"PX",
+            ttl.as_bytes(),
+        ])
+        .await;
+    }
+
+    async fn invalidate(&self, item_id: &ItemId) {
+        self.invalidate_all(std::slice::from_ref(item_id)).await;
+    }
+
+    async fn invalidate_all(&self, item_ids: &[ItemId]) {
+        if item_ids.is_empty() {
+            return;
+        }
+        let keys: Vec<String> = item_ids.iter().map(|i| self.key(i)).collect();
+        let mut args: Vec<&[u8]> = vec![b"DEL"];
+        args.extend(keys.iter().map(String::as_bytes));
+        if self.command(&args).await.is_none() {
+            let mut state = self.state.lock().await;
+            self.counters
+                .deferred
+                .fetch_add(keys.len() as u64, Ordering::Relaxed);
+            state.dirty.extend(keys);
+        }
+    }
+}
+
+enum Lookup {
+    Hit(SealedItem),
+    Miss,
+    Bypass,
+}
+
+/// `tw1 <version> <user id> <envelope text>`: ids are printable ASCII without spaces.
+fn encode(sealed: &SealedItem) -> String {
+    format!(
+        "tw1 {} {} {}",
+        sealed.token_version,
+        sealed.user_id.as_str(),
+        sealed.envelope.to_text()
+    )
+}
+
+fn decode(item_id: &ItemId, value: &[u8]) -> Option<SealedItem> {
+    let text = std::str::from_utf8(value).ok()?;
+    let mut parts = text.split(' ');
+    if parts.next()? != "tw1" {
+        return None;
+    }
+    let token_version = parts.next()?.parse().ok()?;
+    let user_id = UserId::new(parts.next()?).ok()?;
+    let envelope = Envelope::from_text(parts.next()?).ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(SealedItem {
+        item_id: item_id.clone(),
+        user_id,
+        token_version,
+        envelope,
+    })
+}
+
+#[async_trait]
+impl<V: Vault> Vault for CachedVault<V> {
+    fn cipher(&self) -> &Cipher {
+        self.inner.cipher()
+    }
+
+    async fn insert_item(
+        &self,
+        item_id: &ItemId,
+        user_id: &UserId,
+        token: &AccessToken,
+        note: &AuditNote,
+        now: Timestamp,
+    ) -> Result<ItemRecord, WriteError> {
+        let result = self
+            .inner
+            .insert_item(item_id, user_id, token, note, now)
+            .await;
+        self.invalidate(item_id).await;
+        result
+    }
+
+    async fn get_sealed(&self, item_id: &ItemId) -> Result<SealedItem, ReadError> {
+        match self.lookup(item_id).await {
+            Lookup::Hit(sealed) => {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                Ok(sealed)
+            }
+            Lookup::Miss => {
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                let sealed = self.inner.get_sealed(item_id).await?;
+                self.fill(&sealed).await;
+                Ok(sealed)
+            }
+            Lookup::Bypass => {
+                self.counters.bypassed.fetch_add(1, Ordering::Relaxed);
+                self.inner.get_sealed(item_id).await
+            }
+        }
+    }
+
+    async fn item(&self, item_id: &ItemId) -> Result<ItemRecord, ReadError> {
+        self.inner.item(item_id).await
+    }
+
+    async fn update_token(
+        &self,
+        item_id: &ItemId,
+        expected_version: u64,
+        token: &AccessToken,
+        note: &AuditNote,
+        now: Timestamp,
+    ) -> Result<ItemRecord, WriteError> {
+        let result = self
+            .inner
+            .update_token(item_id, expected_version, token, note, now)
+            .await;
+        self.invalidate(item_id).await;
+        result
+    }
+
+    async fn set_credential_state(
+        &self,
+        change: StateChange<'_>,
+        now: Timestamp,
+    ) -> Result<ItemRecord, WriteError> {
+        let item_id = change.item_id.clone();
+        let result = self.inner.set_credential_state(change, now).await;
+        self.invalidate(&item_id).await;
+        result
+    }
+
+    async fn set_health_state(
+        &self,
+        item_id: &ItemId,
+        from: HealthState,
+        to: HealthState,
+        note: &AuditNote,
+        now: Timestamp,
+    ) -> Result<ItemRecord, WriteError> {
+        let result = self
+            .inner
+            .set_health_state(item_id, from, to, note, now)
+            .await;
+        self.invalidate(item_id).await;
+        result
+    }
+
+    async fn acquire_lease(
+        &self,
+        item_id: &ItemId,
+        owner: &LeaseOwner,
+        ttl: Duration,
+        now: Timestamp,
+    ) -> Result<Lease, LeaseError> {
+        // Leases do not change what the cache holds.
+        self.inner.acquire_lease(item_id, owner, ttl, now).await
+    }
+
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        ttl: Duration,
+        now: Timestamp,
+    ) -> Result<Lease, LeaseError> {
+        self.inner.renew_lease(lease, ttl, now).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), LeaseError> {
+        self.inner.release_lease(lease).await
+    }
+
+    async fn begin_attempt(
+        &self,
+        begin: BeginAttempt<'_>,
+        now: Timestamp,
+    ) -> Result<AttemptRecord, WriteError> {
+        let item_id = begin.lease.item_id.clone();
+        let result = self.inner.begin_attempt(begin, now).await;
+        self.invalidate(&item_id).await;
+        result
+    }
+
+    async fn mark_sent(
+        &self,
+        attempt_id: &AttemptId,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> Result<AttemptRecord, WriteError> {
+        let result = self.inner.mark_sent(attempt_id, lease, now).await;
+        self.invalidate(&lease.item_id).await;
+        result
+    }
+
+    async fn stash_new_token(
+        &self,
+        attempt_id: &AttemptId,
+        token: &AccessToken,
+        request_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<AttemptRecord, WriteError> {
+        // The stash is not the current token: nothing cached changes.
+        self.inner
+            .stash_new_token(attempt_id, token, request_id, now)
+            .await
+    }
+
+    async fn promote_stashed(
+        &self,
+        promote: Promote<'_>,
+        now: Timestamp,
+    ) -> Result<ItemRecord, WriteError> {
+        let attempt_id = promote.attempt_id.clone();
+        let result = self.inner.promote_stashed(promote, now).await;
+        match &result {
+            Ok(record) => self.invalidate(&record.item_id).await,
+            Err(_) => {
+                // Find the Item even when the promotion failed (the commit may have happened).
+                if let Ok(attempt) = self.inner.attempt(&attempt_id).await {
+                    self.invalidate(&attempt.item_id).await;
+                }
+            }
+        }
+        result
+    }
+
+    async fn finish_attempt(
+        &self,
+        finish: FinishAttempt<'_>,
+        now: Timestamp,
+    ) -> Result<AttemptRecord, WriteError> {
+        let attempt_id = finish.attempt_id.clone();
+        let result = self.inner.finish_attempt(finish, now).await;
+        if let Ok(attempt) = self.inner.attempt(&attempt_id).await {
+            self.invalidate(&attempt.item_id).await;
+        }
+        result
+    }
+
+    async fn attempt(&self, attempt_id: &AttemptId) -> Result<AttemptRecord, ReadError> {
+        self.inner.attempt(attempt_id).await
+    }
+
+    async fn open_attempts(&self) -> Result<Vec<AttemptRecord>, ReadError> {
+        self.inner.open_attempts().await
+    }
+
+    async fn list_by_kek_version(
+        &self,
+        version: KeyVersion,
+        after: Option<&ItemId>,
+        limit: u32,
+    ) -> Result<Vec<ItemRecord>, ReadError> {
+        self.inner.list_by_kek_version(version, after, limit).await
+    }
+
+    async fn count_by_kek_version(&self) -> Result<Vec<(KeyVersion, u64)>, ReadError> {
+        self.inner.count_by_kek_version().await
+    }
+
+    async fn envelopes_under(&self, version: KeyVersion) -> Result<u64, ReadError> {
+        self.inner.envelopes_under(version).await
+    }
+
+    async fn list_by_state(
+        &self,
+        filter: StateFilter,
+        after: Option<&ItemId>,
+        limit: u32,
+    ) -> Result<Vec<ItemRecord>, ReadError> {
+        self.inner.list_by_state(filter, after, limit).await
+    }
+
+    async fn rewrap_batch(
+        &self,
+        after: Option<&RewrapCursor>,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<RewrapBatch, RewrapError> {
+        let batch = self.inner.rewrap_batch(after, limit, now).await?;
+        self.invalidate_all(&batch.changed_items).await;
+        Ok(batch)
+    }
+
+    async fn audit(&self, item_id: &ItemId) -> Result<Vec<AuditRecord>, ReadError> {
+        self.inner.audit(item_id).await
+    }
+
+    async fn audit_since(
+        &self,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, ReadError> {
+        self.inner.audit_since(since, limit).await
+    }
+
+    async fn erase_user(
+        &self,
+        user_id: &UserId,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Erasure, WriteError> {
+        let erasure = self.inner.erase_user(user_id, actor, now).await?;
+        self.invalidate_all(&erasure.items).await;
+        Ok(erasure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::{decode, encode};
+    use crate::{ItemId, SealedItem, UserId};
+    use std::sync::Arc;
+    use tokenward_envelope::{Cipher, Context, Keyring};
+
+    #[test]
+    fn values_round_trip_and_junk_is_refused() {
+        let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));
+        let context = Context::new().with("k", "v").unwrap();
+        let sealed = SealedItem {
+            item_id: ItemId::new("item-1").unwrap(),
+            user_id: UserId::new("user-1").unwrap(),
+            token_version: 7,
+            envelope: cipher.seal(b"x", &context).unwrap(),
+        };
+        let value = encode(&sealed);
+        let back = decode(&sealed.item_id, value.as_bytes()).unwrap();
+        assert_eq!(back.token_version, 7);
+        assert_eq!(back.user_id, sealed.user_id);
+        assert_eq!(back.envelope.as_bytes(), sealed.envelope.as_bytes());
+        for junk in [
+            "",
+            "tw1",
+            "tw2 7 user-1 x",
+            "tw1 -1 user-1 twe1:AA",
+            "tw1 7 user-1 twe1:!!",
+            "tw1 7  x",
+        ] {
+            assert!(decode(&sealed.item_id, junk.as_bytes()).is_none(), "{junk}");
+        }
+        let extra = format!("{value} more");
+        assert!(decode(&sealed.item_id, extra.as_bytes()).is_none());
+    }
+}
