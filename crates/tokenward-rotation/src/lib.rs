@@ -230,12 +230,16 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+mod driver;
 pub mod health;
 pub mod kek;
 pub mod rewrap;
 pub mod token;
 mod types;
 
+pub use driver::{
+    AlertEvent, AlertSink, Clock, DriverError, RotationReport, Rotator, RotatorConfig, SystemClock,
+};
 pub use types::{
     Actor, AttemptId, AuditEvent, MAX_ACTOR_LEN, Machine, RotationReason, Timestamp, TokenVersion,
     Transition, TransitionError,
