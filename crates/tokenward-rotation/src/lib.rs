@@ -230,15 +230,24 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+mod batch;
 mod driver;
 pub mod health;
+mod health_driver;
+mod jobs;
 pub mod kek;
 pub mod rewrap;
 pub mod token;
 mod types;
 
+pub use batch::{BatchReport, BatchRotator, Lane, PlanEntry, RateLimiter, TokenBucket};
 pub use driver::{
     AlertEvent, AlertSink, Clock, DriverError, RotationReport, Rotator, RotatorConfig, SystemClock,
+};
+pub use health_driver::{HealthDriver, HealthReport};
+pub use jobs::{
+    IncidentReport, JobStore, KekError, KekManager, MemoryJobStore, ProgressCallback, RewrapRunner,
+    kek_compromised, token_leaked,
 };
 pub use types::{
     Actor, AttemptId, AuditEvent, MAX_ACTOR_LEN, Machine, RotationReason, Timestamp, TokenVersion,

@@ -1,0 +1,441 @@
+//! End to end: batch rotation (dry-run plan, incident lane, rate limit), the KEK rewrap job
+//! (progress, resume, verify, rerun is a no-op, disable refused while in use), the incident
+//! entry points, the health driver, and two rotators racing on one Postgres store.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "test code: failures should be loud"
+)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokenward_envelope::{Cipher, KeyVersion, Keyring};
+use tokenward_plaid::models::{
+    AccountsGetRequest, ItemGetRequest, ItemPublicTokenExchangeRequest, Product,
+    SandboxItemResetLoginRequest, SandboxPublicTokenCreateRequest,
+};
+use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi, RetryPolicy};
+use tokenward_redact::{AccessToken, ClientId, ClientSecret};
+use tokenward_rotation::health::HealthEvent;
+use tokenward_rotation::rewrap::{Progress, RewrapPolicy, RewrapState};
+use tokenward_rotation::token::CredentialState;
+use tokenward_rotation::{
+    Actor, BatchRotator, DriverError, HealthDriver, JobStore, KekManager, Lane, MemoryJobStore,
+    RateLimiter, RewrapRunner, RotationReason, Rotator, RotatorConfig, TokenBucket, TokenVersion,
+    kek_compromised, token_leaked,
+};
+use tokenward_sandbox::Sandbox;
+use tokenward_vault::{AuditNote, ItemId, LeaseOwner, SqlVault, Timestamp, UserId, Vault};
+
+fn client(base_url: &str) -> HttpPlaidClient {
+    HttpPlaidClient::builder()
+        .environment(Environment::Custom(base_url.to_owned()))
+        .credentials(
+            ClientId::new("rotation-tests").unwrap(),
+            ClientSecret::new("rotation-tests-secret").unwrap(),
+        )
+        .timeout(Duration::from_secs(10))
+        .retry_policy(RetryPolicy::new(
+            3,
+            Duration::from_millis(1),
+            Duration::from_millis(5),
+            Duration::from_secs(5),
+        ))
+        .build()
+        .unwrap()
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now()).unwrap()
+}
+
+fn dup(token: &AccessToken) -> AccessToken {
+    AccessToken::new(token.expose_secret()).unwrap()
+}
+
+async fn link(api: &dyn PlaidApi, vault: &dyn Vault, n: usize) -> Vec<(ItemId, AccessToken)> {
+    let mut items = Vec::new();
+    for i in 0..n {
+        let created = api
+            .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new(
+                "ins_109508",
+                vec![Product::Transactions],
+            ))
+            .await
+            .unwrap();
+        let exchanged = api
+            .item_public_token_exchange(&ItemPublicTokenExchangeRequest::new(created.public_token))
+            .await
+            .unwrap();
+        let item = ItemId::new(exchanged.item_id).unwrap();
+        vault
+            .insert_item(
+                &item,
+                &UserId::new(format!("user-{i}")).unwrap(),
+                &exchanged.access_token,
+                &AuditNote::new("test", "exchanged").unwrap(),
+                now(),
+            )
+            .await
+            .unwrap();
+        items.push((item, exchanged.access_token));
+    }
+    items
+}
+
+async fn works(api: &dyn PlaidApi, token: &AccessToken) -> bool {
+    match api.item_get(&ItemGetRequest::new(dup(token))).await {
+        Ok(_) => true,
+        Err(err) if err.is_invalid_access_token() => false,
+        Err(err) => panic!("probe failed: {err}"),
+    }
+}
+
+fn config() -> RotatorConfig {
+    RotatorConfig {
+        probe_backoff: Duration::from_millis(10),
+        ..RotatorConfig::default()
+    }
+}
+
+async fn setup() -> (Sandbox, HttpPlaidClient, SqlVault) {
+    let sandbox = Sandbox::builder().seed(11).start().await.unwrap();
+    let api = client(&sandbox.base_url());
+    let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));
+    let vault = SqlVault::sqlite_memory(cipher).await.unwrap();
+    (sandbox, api, vault)
+}
+
+#[test]
+fn token_bucket_spends_its_burst_then_refills_at_its_rate() {
+    let start = tokio::time::Instant::now();
+    let mut bucket = TokenBucket::new(2.0, 3);
+    for _ in 0..3 {
+        bucket.try_take(start).unwrap();
+    }
+    let wait = bucket.try_take(start).unwrap_err();
+    assert_eq!(wait, Duration::from_millis(500));
+    bucket.try_take(start + Duration::from_millis(500)).unwrap();
+    assert!(bucket.try_take(start + Duration::from_millis(500)).is_err());
+}
+
+#[tokio::test]
+async fn batch_plan_is_a_dry_run_and_incidents_go_first() {
+    let (sandbox, api, vault) = setup().await;
+    let items = link(&api, &vault, 4).await;
+    let rotator =
+        Rotator::new(&api, &vault, LeaseOwner::new("batch").unwrap()).with_config(config());
+    let limiter = RateLimiter::new(1000.0, 10);
+    let batch = BatchRotator::new(&rotator, &vault, &limiter);
+    let missing = ItemId::new("no-such-item").unwrap();
+    let requests = vec![
+        (items[0].0.clone(), RotationReason::Scheduled),
+        (items[1].0.clone(), RotationReason::Scheduled),
+        (missing.clone(), RotationReason::Scheduled),
+        (items[2].0.clone(), RotationReason::Compromise),
+        (items[3].0.clone(), RotationReason::Scheduled),
+    ];
+
+    let dry = batch
+        .run(&requests, &Actor::new("ops"), true)
+        .await
+        .unwrap();
+    assert!(dry.results.is_empty());
+    assert_eq!(dry.plan[0].item_id, items[2].0, "the incident lane first");
+    assert_eq!(dry.plan[0].lane, Lane::Incident);
+    let skipped: Vec<_> = dry.plan.iter().filter(|e| e.skip.is_some()).collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].item_id, missing);
+    for (item, token) in &items {
+        assert_eq!(
+            vault.item(item).await.unwrap().token_version,
+            1,
+            "dry run wrote"
+        );
+        assert!(works(&api, token).await, "dry run rotated");
+    }
+
+    let report = batch
+        .run(&requests, &Actor::new("ops"), false)
+        .await
+        .unwrap();
+    assert_eq!(report.results.len(), 4);
+    assert_eq!(report.results[0].0, items[2].0);
+    for (item, result) in &report.results {
+        let state = &result.as_ref().unwrap().state;
+        assert_eq!(
+            *state,
+            CredentialState::Active {
+                version: TokenVersion::new(2)
+            },
+            "{item}"
+        );
+    }
+    for (_, token) in &items {
+        assert!(!works(&api, token).await);
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn rewrap_job_reports_progress_resumes_verifies_and_reruns_as_a_no_op() {
+    let (sandbox, api, vault) = setup().await;
+    let items = link(&api, &vault, 7).await;
+    let kek = KekManager::new(&vault);
+    let v1 = vault.cipher().keyring().primary_version().unwrap();
+    let v2 = kek.rotate_primary().unwrap();
+    assert_ne!(v1, v2);
+    assert_eq!(vault.envelopes_under(v1).await.unwrap(), 7);
+
+    // Disabling a version that still protects envelopes is refused, with the count.
+    let err = kek.disable(v1).await.unwrap_err();
+    assert!(err.to_string().contains("7 envelope(s)"), "{err}");
+
+    // A crash mid-job: one batch done, the job saved as running at its cursor.
+    let store = MemoryJobStore::default();
+    let first = vault.rewrap_batch(None, 2, now()).await.unwrap();
+    assert_eq!(first.rewrapped, 2);
+    store.save(&RewrapState::Running {
+        target: v2,
+        cursor: first
+            .next_cursor
+            .map(|c| tokenward_rotation::rewrap::Cursor::new(c.as_str())),
+        progress: Progress {
+            planned: 7,
+            rewrapped: 2,
+            ..Progress::default()
+        },
+    });
+
+    let seen = Arc::new(Mutex::new(Vec::<Progress>::new()));
+    let sink = Arc::clone(&seen);
+    let limiter = RateLimiter::new(1000.0, 5);
+    let runner = RewrapRunner::new(&vault, &store)
+        .with_policy(RewrapPolicy {
+            batch_size: 2,
+            max_failure_percent: 10,
+        })
+        .with_limiter(&limiter)
+        .with_progress(Arc::new(move |p: &Progress| sink.lock().unwrap().push(*p)));
+    let done = runner.run().await.unwrap();
+    let RewrapState::Completed { progress, .. } = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(progress.rewrapped, 7, "2 before the crash, 5 after");
+    assert_eq!(vault.envelopes_under(v1).await.unwrap(), 0);
+    let reports = seen.lock().unwrap().clone();
+    assert!(reports.len() >= 3);
+    assert!(reports.windows(2).all(|w| w[0].batches <= w[1].batches));
+
+    // A rerun is a no-op: a new job that rewraps nothing.
+    let again = runner.run().await.unwrap();
+    assert_eq!(again.progress().rewrapped, 0);
+    assert_eq!(again.name(), "completed");
+
+    // Now v1 may be disabled; every token still opens (under v2) and works.
+    kek.disable(v1).await.unwrap();
+    for (item, _) in &items {
+        let stored = vault.get(item).await.unwrap();
+        assert!(works(&api, &stored.token).await);
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_leaked_token_is_rotated_and_its_revocation_confirmed() {
+    let (sandbox, api, vault) = setup().await;
+    let items = link(&api, &vault, 1).await;
+    let rotator =
+        Rotator::new(&api, &vault, LeaseOwner::new("incident").unwrap()).with_config(config());
+    let report = token_leaked(&rotator, &api, &vault, &items[0].0, &Actor::new("secops"))
+        .await
+        .unwrap();
+    assert_eq!(report.old_token_revoked, Some(true));
+    assert_eq!(
+        report.rotation.unwrap().state,
+        CredentialState::Active {
+            version: TokenVersion::new(2)
+        }
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_compromised_kek_gets_its_tokens_rotated_rewrapped_and_disabled() {
+    let (sandbox, api, vault) = setup().await;
+    let items = link(&api, &vault, 3).await;
+    let v1 = vault.cipher().keyring().primary_version().unwrap();
+    let rotator =
+        Rotator::new(&api, &vault, LeaseOwner::new("incident").unwrap()).with_config(config());
+    let limiter = RateLimiter::new(1000.0, 5);
+    let jobs = MemoryJobStore::default();
+    let report = kek_compromised(&rotator, &vault, &limiter, &jobs, v1, &Actor::new("secops"))
+        .await
+        .unwrap();
+    assert_eq!(report.disabled, Some(v1));
+    let batch = report.rotations.unwrap();
+    assert_eq!(batch.results.len(), 3);
+    assert!(batch.plan.iter().all(|e| e.lane == Lane::Incident));
+    assert_eq!(vault.envelopes_under(v1).await.unwrap(), 0);
+    let v2 = vault.cipher().keyring().primary_version().unwrap();
+    assert_ne!(v1, v2);
+    for (item, old) in &items {
+        assert!(!works(&api, old).await, "old tokens are dead");
+        let stored = vault.get(item).await.unwrap();
+        assert_eq!(stored.version, 2);
+        assert!(works(&api, &stored.token).await);
+        assert_eq!(vault.item(item).await.unwrap().kek_version, v2);
+    }
+    let _: Option<KeyVersion> = report.rewrap.map(|r| r.target());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_follows_api_errors_and_events_and_gates_rotation() {
+    let (sandbox, api, vault) = setup().await;
+    let items = link(&api, &vault, 1).await;
+    let (item, token) = &items[0];
+    let health = HealthDriver::new(&vault, "webhooks");
+
+    // The sandbox forces ITEM_LOGIN_REQUIRED; the next data call reports it.
+    api.sandbox_item_reset_login(&SandboxItemResetLoginRequest::new(dup(token)))
+        .await
+        .unwrap();
+    let err = api
+        .accounts_get(&AccountsGetRequest::new(dup(token)))
+        .await
+        .unwrap_err();
+    let report = health.apply_api_error(item, &err).await.unwrap().unwrap();
+    assert_eq!(report.state.name(), "needs_reauth");
+    assert_eq!(
+        vault.item(item).await.unwrap().health_state.as_str(),
+        "needs_reauth"
+    );
+
+    // Permission revoked: a scheduled rotation is refused, an incident one is not.
+    health
+        .apply(item, HealthEvent::PermissionRevoked, chrono::Utc::now())
+        .await
+        .unwrap();
+    let rotator = Rotator::new(&api, &vault, LeaseOwner::new("w").unwrap()).with_config(config());
+    let refused = rotator
+        .rotate(item, RotationReason::Scheduled, &Actor::new("cron"))
+        .await;
+    assert!(matches!(refused, Err(DriverError::HealthRefused { .. })));
+    let incident = rotator
+        .rotate(item, RotationReason::Compromise, &Actor::new("secops"))
+        .await
+        .unwrap();
+    assert_eq!(
+        incident.state,
+        CredentialState::Active {
+            version: TokenVersion::new(2)
+        }
+    );
+    sandbox.shutdown().await;
+}
+
+/// Two rotators with their own connections to one Postgres store race over the same Items.
+/// Leases with epochs keep them apart: every rotation that ran moved the version by one, the
+/// stored token is the one Plaid accepts, no Item is lost.
+#[tokio::test]
+async fn two_rotators_race_on_one_postgres_store() {
+    const VAR: &str = "TOKENWARD_TEST_POSTGRES_URL";
+    let Ok(url) = std::env::var(VAR) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{VAR} must be set under CI=true"
+        );
+        eprintln!("skipping: {VAR} is not set");
+        return;
+    };
+    let sandbox = Sandbox::builder().seed(13).start().await.unwrap();
+    let api = client(&sandbox.base_url());
+    let keyring = Arc::new(Keyring::generate().unwrap());
+    let schema = format!(
+        "tw_rotation_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let a = SqlVault::postgres_in_schema(&url, Some(&schema), Cipher::new(Arc::clone(&keyring)))
+        .await
+        .unwrap();
+    let b = SqlVault::postgres_in_schema(&url, Some(&schema), Cipher::new(Arc::clone(&keyring)))
+        .await
+        .unwrap();
+    let items = link(&api, &a, 6).await;
+    let ra = Rotator::new(&api, &a, LeaseOwner::new("worker-a").unwrap()).with_config(config());
+    let rb = Rotator::new(&api, &b, LeaseOwner::new("worker-b").unwrap()).with_config(config());
+
+    let mut successes = vec![0u64; items.len()];
+    for _round in 0..3 {
+        let run_a = async {
+            let mut out = Vec::new();
+            for (item, _) in &items {
+                out.push(
+                    ra.rotate(item, RotationReason::Scheduled, &Actor::new("a"))
+                        .await,
+                );
+            }
+            out
+        };
+        let run_b = async {
+            let mut out = Vec::new();
+            for (item, _) in items.iter().rev() {
+                out.push(
+                    rb.rotate(item, RotationReason::Scheduled, &Actor::new("b"))
+                        .await,
+                );
+            }
+            out
+        };
+        let (out_a, mut out_b) = tokio::join!(run_a, run_b);
+        out_b.reverse();
+        for (i, (ra, rb)) in out_a.into_iter().zip(out_b).enumerate() {
+            for result in [ra, rb] {
+                match result {
+                    Ok(report) => {
+                        assert!(
+                            matches!(report.state, CredentialState::Active { .. }),
+                            "{:?}",
+                            report.state
+                        );
+                        successes[i] += 1;
+                    }
+                    Err(DriverError::Lease(_) | DriverError::NotActive { .. }) => {}
+                    Err(other) => panic!("unexpected failure: {other}"),
+                }
+            }
+        }
+    }
+    for (i, (item, first)) in items.iter().enumerate() {
+        let record = a.item(item).await.unwrap();
+        assert_eq!(record.credential_state.as_str(), "active");
+        assert_eq!(
+            record.token_version,
+            1 + successes[i],
+            "one version per rotation"
+        );
+        let stored = b.get(item).await.unwrap();
+        assert!(works(&api, &stored.token).await, "the stored token works");
+        if successes[i] > 0 {
+            assert!(!works(&api, first).await);
+        }
+    }
+    assert!(successes.iter().all(|n| *n >= 1));
+    sqlx_drop(&a, &schema).await;
+    sandbox.shutdown().await;
+}
+
+async fn sqlx_drop(vault: &SqlVault, schema: &str) {
+    sqlx::raw_sql(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(vault.pool())
+        .await
+        .unwrap();
+}
