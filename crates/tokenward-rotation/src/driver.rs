@@ -584,6 +584,7 @@ impl<'a> Rotator<'a> {
                 Ok(Some(I::SentMarked))
             }
             C::CallInvalidate { version, .. } => {
+                self.keep_lease(run).await?;
                 let old = self.vault.get(&run.item).await?;
                 if old.version != version.get() {
                     return Err(DriverError::Inconsistent("the stored version moved"));
@@ -670,6 +671,7 @@ impl<'a> Rotator<'a> {
                 }
             }
             C::ProbeOldToken { version, .. } => {
+                self.keep_lease(run).await?;
                 let old = self.vault.get(&run.item).await?;
                 if old.version != version.get() {
                     return Err(DriverError::Inconsistent("the stored version moved"));
@@ -733,6 +735,29 @@ impl<'a> Rotator<'a> {
                 Ok(None)
             }
         }
+    }
+
+    /// Renews the lease when half of it is gone, so that a run with slow calls and probe
+    /// backoff keeps it. A fenced lease (another worker took over) stops the run.
+    async fn keep_lease(&self, run: &mut Run) -> Result<(), DriverError> {
+        if run.released {
+            return Ok(());
+        }
+        let now = vault_now(self.clock.now());
+        let half = self.config.lease_ttl / 2;
+        let renew_at = tokenward_vault::Timestamp::from_unix_millis(
+            run.lease
+                .expires_at
+                .unix_millis()
+                .saturating_sub(i64::try_from(half.as_millis()).unwrap_or(i64::MAX)),
+        );
+        if now >= renew_at {
+            run.lease = self
+                .vault
+                .renew_lease(&run.lease, self.config.lease_ttl, now)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn save_state(
@@ -880,7 +905,8 @@ fn note(audit: Option<&AuditEvent>, owner: &LeaseOwner) -> Result<AuditNote, Dri
                 .with_request_id(request_id.clone())
                 .map_err(|_| DriverError::Inconsistent("request id refused by the vault"))?;
         }
-        if let Some(attempt) = audit.attempt {
+        // Id 0 is the placeholder of an attempt recovered after it was closed.
+        if let Some(attempt) = audit.attempt.filter(|a| a.get() != 0) {
             note = note.with_attempt(vault_attempt_id(attempt)?);
         }
     }

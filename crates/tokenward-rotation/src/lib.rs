@@ -11,8 +11,8 @@
 //!   (`now` is an argument). A [`Transition`] is the next state, the commands for the driver
 //!   (in order) and the audit record of the change. An input a state does not accept is a
 //!   [`TransitionError`], never a panic, and leaves the caller's state as it was.
-//! - **Drivers** run the commands against `tokenward_plaid::PlaidApi` and the vault and feed
-//!   the results back as inputs (see "What is not here yet" below).
+//! - **Drivers** run the commands against `tokenward_plaid::PlaidApi` and the vault
+//!   (`tokenward-vault`) and feed the results back as inputs (see "Drivers" below).
 //!
 //! The machines are the starting point of `reference/rotation.md` §8; every deviation is listed
 //! below with its reason.
@@ -217,10 +217,45 @@
 //! - token versions only grow; KEK: at most one primary, no version disabled or destroyed while
 //!   it protects an envelope; a rewrap rerun is a no-op.
 //!
-//! # What is not here yet
+//! # Drivers
 //!
-//! The drivers (`Rotator` over `&dyn PlaidApi` and the vault, crash recovery, batch rotation,
-//! the rewrap job runner, incident entry points) come with the vault's rotation API.
+//! - [`Rotator`]: one Item at a time over `&dyn PlaidApi` and `&dyn Vault`. `rotate` takes the
+//!   Item's lease (epoch-fenced), then runs the machine: `begin_attempt` (intent) →
+//!   `mark_sent` (sent marker) → invalidate, once → `stash_new_token` (unconditional, retried:
+//!   it is idempotent) → `promote_stashed` (CAS, to `Verifying`) → `/item/get` with the new
+//!   token → `Active`. An ambiguous outcome is settled by probing the old token after
+//!   [`RotatorConfig::probe_backoff`] (long enough for a request Plaid queued to land), with
+//!   backoff, at most [`RotatorConfig::max_probes`] times per run. `recover` / `recover_item`
+//!   rebuild the machine state from the store (`open_attempts` and the unfinished credential
+//!   states) and feed `Recover`. `remove` drives `/item/remove`; `token_rejected` reconciles an
+//!   Item whose token app traffic found dead. Alerts go to an [`AlertSink`] and into the
+//!   [`RotationReport`]. A vault write that fails stops the run like a crash would.
+//! - [`BatchRotator`]: `plan` (the dry run: order, lanes, skips and why), `run` (incident lane
+//!   first, one [`RateLimiter`] token per Item; one limiter per Plaid client).
+//! - [`RewrapRunner`]: the rewrap job over `Vault::rewrap_batch`, one limiter token per batch,
+//!   a [`ProgressCallback`], state saved in a [`JobStore`] after every batch and resumed from
+//!   it, verified at the end (nothing left under other versions, a sample opens).
+//! - [`KekManager`]: the KEK machine over the vault's keyring; `disable` reads
+//!   `Vault::envelopes_under` first and is refused while any envelope is under the version.
+//! - Incidents: [`token_leaked`] (rotate with `reason = compromise`, then probe the old token
+//!   as evidence) and [`kek_compromised`] (promote a new primary if needed, mark compromised,
+//!   rotate every token under the version in the incident lane, rewrap, disable).
+//! - [`HealthDriver`]: applies [`HealthEvent`](health::HealthEvent)s, API errors and (feature
+//!   `webhooks`) verified webhooks to the vault's health state.
+//!
+//! The drivers map the machine onto the vault's persisted states one to one, except
+//! `Committing`, which the vault stores as `InFlight` with its attempt `stashed`. Attempts are
+//! closed with `finish_attempt` as `not_sent` (recovered from `Intent`), `failed` (a known
+//! reject, or Plaid said the token was already dead), `not_applied` (the probe found the old
+//! token alive), `abandoned` (orphaned, or another worker's newer version adopted), or by the
+//! promote as `committed`.
+//!
+//! Known limits of the drivers, each because the vault does not store it yet: the health
+//! deadline and `as_of` (events are applied in arrival order across restarts); the KEK
+//! machine's compromised flag and disable times ([`KekManager`] keeps them in memory); the
+//! rewrap job's state ([`MemoryJobStore`]; a job restarted from nothing is still correct,
+//! every row update being a CAS); the attempt id of an Item recovered in `Verifying` (the
+//! promote closed the attempt; recovery uses a placeholder id, left out of audit notes).
 //!
 //! # Features
 //!

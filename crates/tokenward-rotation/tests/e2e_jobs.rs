@@ -14,10 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokenward_envelope::{Cipher, KeyVersion, Keyring};
-use tokenward_plaid::models::{
-    AccountsGetRequest, ItemGetRequest, ItemPublicTokenExchangeRequest, Product,
-    SandboxItemResetLoginRequest, SandboxPublicTokenCreateRequest,
-};
+use tokenward_plaid::models as m;
 use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi, RetryPolicy};
 use tokenward_redact::{AccessToken, ClientId, ClientSecret};
 use tokenward_rotation::health::HealthEvent;
@@ -61,14 +58,16 @@ async fn link(api: &dyn PlaidApi, vault: &dyn Vault, n: usize) -> Vec<(ItemId, A
     let mut items = Vec::new();
     for i in 0..n {
         let created = api
-            .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new(
+            .sandbox_public_token_create(&m::SandboxPublicTokenCreateRequest::new(
                 "ins_109508",
-                vec![Product::Transactions],
+                vec![m::Product::Transactions],
             ))
             .await
             .unwrap();
         let exchanged = api
-            .item_public_token_exchange(&ItemPublicTokenExchangeRequest::new(created.public_token))
+            .item_public_token_exchange(&m::ItemPublicTokenExchangeRequest::new(
+                created.public_token,
+            ))
             .await
             .unwrap();
         let item = ItemId::new(exchanged.item_id).unwrap();
@@ -88,7 +87,7 @@ async fn link(api: &dyn PlaidApi, vault: &dyn Vault, n: usize) -> Vec<(ItemId, A
 }
 
 async fn works(api: &dyn PlaidApi, token: &AccessToken) -> bool {
-    match api.item_get(&ItemGetRequest::new(dup(token))).await {
+    match api.item_get(&m::ItemGetRequest::new(dup(token))).await {
         Ok(_) => true,
         Err(err) if err.is_invalid_access_token() => false,
         Err(err) => panic!("probe failed: {err}"),
@@ -302,11 +301,11 @@ async fn health_follows_api_errors_and_events_and_gates_rotation() {
     let health = HealthDriver::new(&vault, "webhooks");
 
     // The sandbox forces ITEM_LOGIN_REQUIRED; the next data call reports it.
-    api.sandbox_item_reset_login(&SandboxItemResetLoginRequest::new(dup(token)))
+    api.sandbox_item_reset_login(&m::SandboxItemResetLoginRequest::new(dup(token)))
         .await
         .unwrap();
     let err = api
-        .accounts_get(&AccountsGetRequest::new(dup(token)))
+        .accounts_get(&m::AccountsGetRequest::new(dup(token)))
         .await
         .unwrap_err();
     let report = health.apply_api_error(item, &err).await.unwrap().unwrap();
@@ -337,6 +336,54 @@ async fn health_follows_api_errors_and_events_and_gates_rotation() {
         }
     );
     sandbox.shutdown().await;
+}
+
+/// Counts the invalidate calls that reach the client (every one of them reaches Plaid: the
+/// client never retries it).
+struct Counting<'a> {
+    inner: &'a dyn PlaidApi,
+    invalidates: std::sync::atomic::AtomicU64,
+}
+
+macro_rules! counting_impl {
+    ($($method:ident($request:ty) -> $response:ty;)*) => {
+        #[async_trait::async_trait]
+        impl PlaidApi for Counting<'_> {
+            $(
+                async fn $method(
+                    &self,
+                    request: &$request,
+                ) -> Result<$response, tokenward_plaid::Error> {
+                    self.inner.$method(request).await
+                }
+            )*
+
+            async fn item_access_token_invalidate(
+                &self,
+                request: &m::ItemAccessTokenInvalidateRequest,
+            ) -> Result<m::ItemAccessTokenInvalidateResponse, tokenward_plaid::Error> {
+                self.invalidates
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                self.inner.item_access_token_invalidate(request).await
+            }
+        }
+    };
+}
+
+counting_impl! {
+    link_token_create(m::LinkTokenCreateRequest) -> m::LinkTokenCreateResponse;
+    item_public_token_exchange(m::ItemPublicTokenExchangeRequest) -> m::ItemPublicTokenExchangeResponse;
+    sandbox_public_token_create(m::SandboxPublicTokenCreateRequest) -> m::SandboxPublicTokenCreateResponse;
+    accounts_get(m::AccountsGetRequest) -> m::AccountsGetResponse;
+    accounts_balance_get(m::AccountsBalanceGetRequest) -> m::AccountsBalanceGetResponse;
+    transactions_get(m::TransactionsGetRequest) -> m::TransactionsGetResponse;
+    transactions_sync(m::TransactionsSyncRequest) -> m::TransactionsSyncResponse;
+    item_get(m::ItemGetRequest) -> m::ItemGetResponse;
+    item_remove(m::ItemRemoveRequest) -> m::ItemRemoveResponse;
+    item_webhook_update(m::ItemWebhookUpdateRequest) -> m::ItemWebhookUpdateResponse;
+    webhook_verification_key_get(m::WebhookVerificationKeyGetRequest) -> m::WebhookVerificationKeyGetResponse;
+    sandbox_item_fire_webhook(m::SandboxItemFireWebhookRequest) -> m::SandboxItemFireWebhookResponse;
+    sandbox_item_reset_login(m::SandboxItemResetLoginRequest) -> m::SandboxItemResetLoginResponse;
 }
 
 /// Two rotators with their own connections to one Postgres store race over the same Items.
@@ -370,8 +417,14 @@ async fn two_rotators_race_on_one_postgres_store() {
         .await
         .unwrap();
     let items = link(&api, &a, 6).await;
-    let ra = Rotator::new(&api, &a, LeaseOwner::new("worker-a").unwrap()).with_config(config());
-    let rb = Rotator::new(&api, &b, LeaseOwner::new("worker-b").unwrap()).with_config(config());
+    let counting = Counting {
+        inner: &api,
+        invalidates: std::sync::atomic::AtomicU64::new(0),
+    };
+    let ra =
+        Rotator::new(&counting, &a, LeaseOwner::new("worker-a").unwrap()).with_config(config());
+    let rb =
+        Rotator::new(&counting, &b, LeaseOwner::new("worker-b").unwrap()).with_config(config());
 
     let mut successes = vec![0u64; items.len()];
     for _round in 0..3 {
@@ -429,6 +482,13 @@ async fn two_rotators_race_on_one_postgres_store() {
         }
     }
     assert!(successes.iter().all(|n| *n >= 1));
+    // Invalidate went out exactly once per rotation that ran: none twice, none for a loser.
+    assert_eq!(
+        counting
+            .invalidates
+            .load(std::sync::atomic::Ordering::SeqCst),
+        successes.iter().sum::<u64>()
+    );
     sqlx_drop(&a, &schema).await;
     sandbox.shutdown().await;
 }

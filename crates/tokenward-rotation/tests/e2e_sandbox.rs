@@ -186,6 +186,10 @@ async fn a_clean_rotation_ends_active_at_the_next_version() {
         }
     );
     assert!(report.alerts.is_empty());
+    assert!(
+        !format!("{report:?}").contains("access-sandbox-"),
+        "token in a report"
+    );
     assert!(!f.works(&f.first_token).await, "the old token must be dead");
     assert!(f.stored_works().await, "the stored token must work");
     assert_eq!(f.vault.get(&f.item).await.unwrap().version, 2);
@@ -302,6 +306,11 @@ async fn commit_then_drop_ends_orphaned_with_an_alert() {
             .any(|a| matches!(a, Alert::Orphaned { .. }))
     );
     assert_eq!(f.alerts.lock().unwrap().len(), 1);
+    let printed = format!("{report:?} {:?}", f.alerts.lock().unwrap());
+    assert!(
+        !printed.contains("access-sandbox-"),
+        "token in a report or alert"
+    );
     assert!(
         !f.works(&f.first_token).await,
         "Plaid committed the rotation"
@@ -313,7 +322,9 @@ async fn commit_then_drop_ends_orphaned_with_an_alert() {
         .rotator(Duration::from_millis(10))
         .rotate(&f.item, RotationReason::Scheduled, &actor())
         .await;
-    assert!(again.is_err());
+    let err = again.unwrap_err();
+    assert!(err.to_string().contains("orphaned"), "{err}");
+    assert!(!format!("{err:?}").contains("access-sandbox-"));
     f.assert_audit_clean().await;
     f.sandbox.shutdown().await;
 }
