@@ -109,6 +109,8 @@ mod error;
 mod resp;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite_reader;
 mod types;
 mod vault;
 

@@ -44,6 +44,9 @@ pub struct SqlVault {
     pool: AnyPool,
     cipher: Cipher,
     backend: Backend,
+    /// The `SQLite` file's synchronous read connection for `get_sealed` (file stores only).
+    #[cfg(feature = "sqlite")]
+    reader: Option<crate::sqlite_reader::Reader>,
 }
 
 impl std::fmt::Debug for SqlVault {
@@ -155,7 +158,13 @@ impl SqlVault {
             .execute(&pool)
             .await
             .map_err(|e| OpenError::Connect(e.into()))?;
-        Self::finish_open(pool, cipher, Backend::Sqlite).await
+        let mut vault = Self::finish_open(pool, cipher, Backend::Sqlite).await?;
+        // After the migrations, so the reader sees the tables.
+        vault.reader = Some(
+            crate::sqlite_reader::Reader::open(path)
+                .map_err(|e| OpenError::Connect(crate::error::BackendError(Box::new(e))))?,
+        );
+        Ok(vault)
     }
 
     /// A Postgres vault at `url` (`postgres://user@host:port/db`), in the connection's default
@@ -244,6 +253,8 @@ impl SqlVault {
             pool,
             cipher,
             backend,
+            #[cfg(feature = "sqlite")]
+            reader: None,
         };
         vault.migrate().await?;
         Ok(vault)
@@ -1018,6 +1029,12 @@ impl Vault for SqlVault {
     }
 
     async fn get_sealed(&self, item_id: &ItemId) -> Result<SealedItem, ReadError> {
+        #[cfg(feature = "sqlite")]
+        if let Some(reader) = &self.reader
+            && let Some(found) = reader.get_sealed(item_id)
+        {
+            return found;
+        }
         let row =
             sqlx::query("SELECT user_id, token_version, envelope FROM items WHERE item_id = $1")
                 .bind(item_id.as_str())
