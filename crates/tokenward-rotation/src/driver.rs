@@ -417,12 +417,34 @@ impl<'a> Rotator<'a> {
     ) -> Result<RotationReport, DriverError> {
         self.release(&mut run).await;
         let state = result?;
+        if let CredentialState::Removed { .. } = state {
+            self.health_follows_removal(&run.item).await?;
+        }
         Ok(RotationReport {
             item_id: run.item,
             attempt,
             state,
             alerts: run.alerts,
         })
+    }
+
+    /// A removed Item's health dimension ends too (rotation.md §8.2).
+    async fn health_follows_removal(&self, item_id: &ItemId) -> Result<(), DriverError> {
+        let record = self.vault.item(item_id).await?;
+        if record.health_state != tokenward_vault::HealthState::Removed {
+            let note = AuditNote::new(self.owner.as_str().to_owned(), "health: item_removed")
+                .map_err(|_| DriverError::Inconsistent("audit note refused by the vault"))?;
+            self.vault
+                .set_health_state(
+                    item_id,
+                    record.health_state,
+                    tokenward_vault::HealthState::Removed,
+                    &note,
+                    vault_now(self.clock.now()),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// The machine state for the stored Item, and whether a stashed token waits.

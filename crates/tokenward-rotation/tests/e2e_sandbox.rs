@@ -484,3 +484,35 @@ fn tokenward_rotation_attempt(report: &tokenward_rotation::RotationReport) -> St
         &hex[20..32]
     )
 }
+
+#[tokio::test]
+async fn remove_is_re_driven_after_a_dropped_answer_and_ends_removed() {
+    let f = fixture(Duration::from_secs(10)).await;
+    f.sandbox
+        .faults()
+        .set("/item/remove", FaultPlan::new().drop_after_commit(1))
+        .unwrap();
+    let rotator = f.rotator(Duration::from_millis(10));
+    let report = rotator
+        .remove(
+            &f.item,
+            tokenward_rotation::token::RemoveReason::NoLongerNeeded,
+            &actor(),
+        )
+        .await
+        .unwrap();
+    // The answer was lost: still removing, safe to re-drive.
+    assert!(
+        matches!(report.state, CredentialState::Removing { .. }),
+        "{:?}",
+        report.state
+    );
+    let results = rotator.recover().await.unwrap();
+    let report = results[0].1.as_ref().unwrap();
+    assert!(matches!(report.state, CredentialState::Removed { .. }));
+    assert!(!f.works(&f.first_token).await);
+    let record = f.vault.item(&f.item).await.unwrap();
+    assert_eq!(record.credential_state.as_str(), "removed");
+    assert_eq!(record.health_state.as_str(), "removed");
+    f.sandbox.shutdown().await;
+}

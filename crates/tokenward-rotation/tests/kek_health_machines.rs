@@ -614,3 +614,44 @@ fn disabling_a_version_in_use_is_refused_with_the_count() {
         "{err}"
     );
 }
+
+/// Verified webhook bodies (Plaid's shapes) map to the health events of rotation.md §8.2.
+#[cfg(feature = "webhooks")]
+#[test]
+fn webhook_bodies_map_to_health_events() {
+    use tokenward_plaid::webhooks::parse_webhook_body;
+    let cases: [(&str, Option<&str>); 6] = [
+        (
+            r#"{"webhook_type":"ITEM","webhook_code":"ERROR","item_id":"item-1","environment":"sandbox","error":{"error_type":"ITEM_ERROR","error_code":"ITEM_LOGIN_REQUIRED","error_message":"the login details of this item have changed","display_message":null}}"#,
+            Some("login_required"),
+        ),
+        (
+            r#"{"webhook_type":"ITEM","webhook_code":"PENDING_EXPIRATION","item_id":"item-1","environment":"sandbox","consent_expiration_time":"2026-12-01T00:00:00Z"}"#,
+            Some("pending_expiration"),
+        ),
+        (
+            r#"{"webhook_type":"ITEM","webhook_code":"USER_PERMISSION_REVOKED","item_id":"item-1","environment":"sandbox"}"#,
+            Some("permission_revoked"),
+        ),
+        (
+            r#"{"webhook_type":"ITEM","webhook_code":"LOGIN_REPAIRED","item_id":"item-1","environment":"sandbox"}"#,
+            Some("login_repaired"),
+        ),
+        (
+            r#"{"webhook_type":"ITEM","webhook_code":"USER_ACCOUNT_REVOKED","item_id":"item-1","account_id":"acc-9","environment":"sandbox"}"#,
+            Some("account_revoked"),
+        ),
+        (
+            r#"{"webhook_type":"TRANSACTIONS","webhook_code":"SYNC_UPDATES_AVAILABLE","item_id":"item-1","environment":"sandbox","initial_update_complete":true,"historical_update_complete":false}"#,
+            None,
+        ),
+    ];
+    for (body, expected) in cases {
+        let event = parse_webhook_body(body.as_bytes()).unwrap();
+        let mapped = HealthEvent::from_webhook(&event);
+        assert_eq!(mapped.as_ref().map(|(_, e)| e.name()), expected, "{body}");
+        if let Some((item, _)) = mapped {
+            assert_eq!(item, "item-1");
+        }
+    }
+}
