@@ -8,9 +8,10 @@
 //! | 429 (before commit) | known reject | `Active(v1)`, attempt `failed` |
 //! | 500 (the emulator answers it before committing) | ambiguous → probe: old works | `Active(v1)`, attempt `not_applied` |
 //! | commit, then drop the connection | ambiguous → probe: old dead | `Orphaned` + alert, out of traffic |
-//! | latency beyond the client timeout | ambiguous → probe after the backoff | `Active(v1)` if the old token works, else `Orphaned` |
+//! | latency beyond the client timeout | ambiguous → probe after the backoff | `Active(v1)` if the old token works (the emulator drops a request its client abandoned: this is what happens), else `Orphaned` |
 //! | crash after the sent marker (by hand) | `recover()` probes | `Active(v1)` |
 //! | crash after the stash (by hand) | `recover()` promotes | `Active(v2)` |
+//! | `/item/remove` committed, answer dropped | `Removing`, re-driven by `recover()` | `Removed` (health too) |
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
