@@ -186,7 +186,11 @@ fn get_redis(c: &mut Criterion) {
     group.finish();
     let stats = cached.stats();
     // Every read after the first was a hit (none missed or bypassed Redis).
-    assert_eq!((stats.misses, stats.bypassed, stats.errors), (1, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.misses, stats.bypassed, stats.errors),
+        (1, 0, 0),
+        "{stats:?}"
+    );
     rt.block_on(cached.purge());
 }
 
