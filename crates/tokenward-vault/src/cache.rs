@@ -2,8 +2,10 @@
 //!
 //! The cache holds what [`Vault::get_sealed`] returns: the envelope text, the user id and the
 //! token version, under `<prefix>item:<item id>`, with a TTL. Tokens are opened by the vault
-//! in the process, never stored in Redis. Every write through the cache deletes the Item's
-//! key after the store's write.
+//! in the process, never stored in Redis. Every write through the cache that touches an Item
+//! replaces its entry, after the store's write, with a tombstone that lives 2 s; fills are
+//! `SET … NX`, so a read that fetched the row before the write cannot put the old envelope back
+//! (a plain delete would allow that race). Reads in those 2 s go to the store.
 //!
 //! # Failure
 //!
@@ -201,10 +203,35 @@ impl<V: Vault> CachedVault<V> {
     ///
     /// As [`Vault::get`].
     pub async fn get_uncached(&self, item_id: &ItemId) -> Result<StoredToken, ReadError> {
-        self.invalidate(item_id).await;
         let sealed = self.inner.get_sealed(item_id).await?;
-        self.fill(&sealed).await;
+        // Whatever the cache holds is suspect: tombstone it; reads refill it shortly.
+        self.invalidate(item_id).await;
         open_sealed(self.inner.cipher(), &sealed)
+    }
+
+    /// What a read does after the lookup: a hit is returned, anything else reads the store
+    /// (and a plain miss fills the cache).
+    async fn resolve(&self, item_id: &ItemId, lookup: Lookup) -> Result<SealedItem, ReadError> {
+        match lookup {
+            Lookup::Hit(sealed) => {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                Ok(sealed)
+            }
+            Lookup::Miss => {
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                let sealed = self.inner.get_sealed(item_id).await?;
+                self.fill(&sealed).await;
+                Ok(sealed)
+            }
+            Lookup::Tombstone => {
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                self.inner.get_sealed(item_id).await
+            }
+            Lookup::Bypass => {
+                self.counters.bypassed.fetch_add(1, Ordering::Relaxed);
+                self.inner.get_sealed(item_id).await
+            }
+        }
     }
 
     /// Deletes every key under this cache's prefix (tests and operations). Best effort:
@@ -291,6 +318,7 @@ impl<V: Vault> CachedVault<V> {
         match self.command(&[b"GET", key.as_bytes()]).await {
             None => Lookup::Bypass,
             Some(Reply::Bulk(None)) => Lookup::Miss,
+            Some(Reply::Bulk(Some(value))) if value == TOMBSTONE => Lookup::Tombstone,
             Some(Reply::Bulk(Some(value))) => {
                 if let Some(sealed) = decode(item_id, &value) {
                     Lookup::Hit(sealed)
@@ -318,6 +346,8 @@ impl<V: Vault> CachedVault<V> {
             value.as_bytes(),
             b"PX",
             ttl.as_bytes(),
+            // Never over a tombstone: a read that raced a write must not cache what it read.
+            b"NX",
         ])
         .await;
     }
@@ -326,19 +356,27 @@ impl<V: Vault> CachedVault<V> {
         self.invalidate_all(std::slice::from_ref(item_id)).await;
     }
 
+    /// Replaces each Item's entry with a short-lived tombstone. A plain delete would let a
+    /// read that fetched the old row before the write fill it back in after the delete; fills
+    /// use `NX`, so they do nothing while the tombstone lives.
     async fn invalidate_all(&self, item_ids: &[ItemId]) {
-        if item_ids.is_empty() {
-            return;
+        let ttl = TOMBSTONE_TTL.as_millis().to_string();
+        let mut failed = Vec::new();
+        for item_id in item_ids {
+            let key = self.key(item_id);
+            let set = self
+                .command(&[b"SET", key.as_bytes(), TOMBSTONE, b"PX", ttl.as_bytes()])
+                .await;
+            if set.is_none() {
+                failed.push(key);
+            }
         }
-        let keys: Vec<String> = item_ids.iter().map(|i| self.key(i)).collect();
-        let mut args: Vec<&[u8]> = vec![b"DEL"];
-        args.extend(keys.iter().map(String::as_bytes));
-        if self.command(&args).await.is_none() {
+        if !failed.is_empty() {
             let mut state = self.state.lock().await;
             self.counters
                 .deferred
-                .fetch_add(keys.len() as u64, Ordering::Relaxed);
-            state.dirty.extend(keys);
+                .fetch_add(failed.len() as u64, Ordering::Relaxed);
+            state.dirty.extend(failed);
         }
     }
 }
@@ -346,8 +384,17 @@ impl<V: Vault> CachedVault<V> {
 enum Lookup {
     Hit(SealedItem),
     Miss,
+    /// Written a moment ago: read the store, do not fill.
+    Tombstone,
     Bypass,
 }
+
+/// The value that marks an entry invalidated a moment ago.
+const TOMBSTONE: &[u8] = b"tw-tombstone";
+
+/// How long a tombstone lives: longer than any read's trip from store to fill is expected to
+/// take (a fill after it expires can cache a stale envelope until the TTL).
+const TOMBSTONE_TTL: Duration = Duration::from_secs(2);
 
 /// `tw1 <version> <user id> <envelope text>`: ids are printable ASCII without spaces.
 fn encode(sealed: &SealedItem) -> String {
@@ -393,31 +440,32 @@ impl<V: Vault> Vault for CachedVault<V> {
         note: &AuditNote,
         now: Timestamp,
     ) -> Result<ItemRecord, WriteError> {
-        let result = self
-            .inner
+        // Nothing to invalidate: a new Item has no entry (an erased one was tombstoned, or is
+        // in the dirty set while Redis is away), and a read that found nothing cached nothing.
+        self.inner
             .insert_item(item_id, user_id, token, note, now)
-            .await;
-        self.invalidate(item_id).await;
-        result
+            .await
     }
 
     async fn get_sealed(&self, item_id: &ItemId) -> Result<SealedItem, ReadError> {
-        match self.lookup(item_id).await {
-            Lookup::Hit(sealed) => {
-                self.counters.hits.fetch_add(1, Ordering::Relaxed);
-                Ok(sealed)
+        let lookup = self.lookup(item_id).await;
+        self.resolve(item_id, lookup).await
+    }
+
+    async fn get(&self, item_id: &ItemId) -> Result<StoredToken, ReadError> {
+        let lookup = self.lookup(item_id).await;
+        if let Lookup::Hit(sealed) = &lookup {
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            if let Ok(token) = open_sealed(self.inner.cipher(), sealed) {
+                return Ok(token);
             }
-            Lookup::Miss => {
-                self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                let sealed = self.inner.get_sealed(item_id).await?;
-                self.fill(&sealed).await;
-                Ok(sealed)
-            }
-            Lookup::Bypass => {
-                self.counters.bypassed.fetch_add(1, Ordering::Relaxed);
-                self.inner.get_sealed(item_id).await
-            }
+            // A cached envelope that does not open (a poisoned entry, or one wrapped under a
+            // KEK disabled since): never an error from the cache; ask the store.
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            return self.get_uncached(item_id).await;
         }
+        let sealed = self.resolve(item_id, lookup).await?;
+        open_sealed(self.inner.cipher(), &sealed)
     }
 
     async fn item(&self, item_id: &ItemId) -> Result<ItemRecord, ReadError> {

@@ -141,10 +141,21 @@ async fn reads_through_and_holds_ciphertext_only() {
     stream.write_all(frame.as_bytes()).await.unwrap();
     let mut ok = [0u8; 5];
     stream.read_exact(&mut ok).await.unwrap();
-    assert!(matches!(vault.get(&i).await, Err(ReadError::Open(_))));
-    // The store still has the right token.
-    assert_eq!(vault.get_uncached(&i).await.unwrap().token, secret);
+    // `get_sealed` hands out what the cache holds, and it does not open for this Item.
+    let poisoned = vault.get_sealed(&i).await.unwrap();
+    assert!(tokenward_vault::open_sealed(vault.cipher(), &poisoned).is_err());
+    // `get` does not fail on it: it falls back to the store, and tombstones the entry.
+    let errors = vault.stats().errors;
     assert_eq!(vault.get(&i).await.unwrap().token, secret);
+    assert_eq!(vault.stats().errors, errors + 1);
+    assert_eq!(
+        raw_get(&url, &format!("{prefix}item:{}", i.as_str()))
+            .await
+            .as_deref(),
+        Some(b"tw-tombstone".as_slice())
+    );
+    assert_eq!(vault.get(&i).await.unwrap().token, secret);
+    assert_eq!(vault.get_uncached(&i).await.unwrap().token, secret);
     assert!(vault.purge().await.unwrap() >= 2);
 }
 
@@ -303,4 +314,51 @@ async fn an_unreachable_redis_is_never_an_error() {
         CachedVault::new(store, CacheConfig::new("rediss://x")),
         Err(tokenward_vault::OpenError::Config(_))
     ));
+}
+
+#[tokio::test]
+async fn a_write_leaves_a_tombstone_that_blocks_stale_fills() {
+    let Some(url) = support::service_url(VAR) else {
+        return;
+    };
+    let (vault, _keyring, prefix) = cached(&url).await;
+    let i = item(1);
+    let key = format!("{prefix}item:{}", i.as_str());
+    vault
+        .insert_item(&i, &user(1), &token(1), &note("exchange"), T0)
+        .await
+        .unwrap();
+    vault.get(&i).await.unwrap();
+    assert!(raw_get(&url, &key).await.unwrap().starts_with(b"tw1 1 "));
+    vault
+        .update_token(&i, 1, &token(2), &note("manual"), at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_get(&url, &key).await.as_deref(),
+        Some(b"tw-tombstone".as_slice())
+    );
+    // Reads go to the store and do not fill over the tombstone.
+    assert_eq!(vault.get(&i).await.unwrap().version, 2);
+    assert_eq!(
+        raw_get(&url, &key).await.as_deref(),
+        Some(b"tw-tombstone".as_slice())
+    );
+
+    // An entry cached before its KEK was disabled does not fail a read.
+    let (vault2, keyring2, _prefix2) = cached(&url).await;
+    let j = item(2);
+    vault2
+        .insert_item(&j, &user(2), &token(3), &note("exchange"), T0)
+        .await
+        .unwrap();
+    vault2.get(&j).await.unwrap();
+    let old = keyring2.primary_version().unwrap();
+    let new = keyring2.add_staged().unwrap();
+    keyring2.promote(new).unwrap();
+    vault2.inner().rewrap_batch(None, 10, at(2)).await.unwrap(); // behind the cache's back
+    keyring2.disable(old).unwrap();
+    assert_eq!(vault2.get(&j).await.unwrap().token, token(3));
+    vault.purge().await.unwrap();
+    vault2.purge().await.unwrap();
 }
