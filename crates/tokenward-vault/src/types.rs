@@ -691,3 +691,90 @@ pub(crate) fn looks_like_token(text: &str) -> bool {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_parse_strictly() {
+        for state in CredentialState::ALL {
+            assert_eq!(state.as_str().parse::<CredentialState>().unwrap(), *state);
+        }
+        for state in HealthState::ALL {
+            assert_eq!(state.as_str().parse::<HealthState>().unwrap(), *state);
+        }
+        for status in AttemptStatus::ALL {
+            assert_eq!(status.as_str().parse::<AttemptStatus>().unwrap(), *status);
+        }
+        for event in AuditEvent::ALL {
+            assert_eq!(event.as_str().parse::<AuditEvent>().unwrap(), *event);
+        }
+        for bad in ["Active", "ACTIVE", " active", "active ", "", "in-flight"] {
+            assert!(bad.parse::<CredentialState>().is_err(), "{bad:?}");
+        }
+        assert!(AttemptStatus::Committed.is_closed());
+        assert!(!AttemptStatus::Stashed.is_closed());
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(ItemId::new("item-1").is_ok());
+        assert!(ItemId::new("").is_err());
+        assert!(ItemId::new("has space").is_err());
+        assert!(ItemId::new("tab\t").is_err());
+        assert!(ItemId::new("é").is_err());
+        assert!(ItemId::new("x".repeat(MAX_ID_LEN)).is_ok());
+        assert!(ItemId::new("x".repeat(MAX_ID_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn token_shaped_audit_text_is_refused() {
+        for text in [
+            "access-sandbox-8ab976e6",
+            "rotating ACCESS-PRODUCTION-x",
+            "x public-development-1",
+            "processor-sandbox-",
+            "link-production-abc",
+        ] {
+            assert!(looks_like_token(text), "{text}");
+            assert!(AuditNote::new("w", text).is_err(), "{text}");
+        }
+        for text in [
+            "link-worker-1",
+            "access token rotated",
+            "scheduled",
+            "public key",
+        ] {
+            assert!(!looks_like_token(text), "{text}");
+        }
+        assert!(AuditNote::new("w", "line\nbreak").is_err());
+        assert!(AuditNote::new("", "x").is_err());
+    }
+
+    #[test]
+    fn cursors_and_timestamps() {
+        for text in ["items:", "items:item-1", "attempts:", "attempts:a-1"] {
+            assert_eq!(text.parse::<RewrapCursor>().unwrap().as_str(), text);
+        }
+        for bad in ["", "item:x", "items:has space", "attempts"] {
+            assert!(bad.parse::<RewrapCursor>().is_err(), "{bad:?}");
+        }
+        let t = Timestamp::from_unix_millis(1_000);
+        assert_eq!(
+            t.checked_add(Duration::from_secs(1)).unwrap().unix_millis(),
+            2_000
+        );
+        assert!(
+            Timestamp::from_unix_millis(i64::MAX)
+                .checked_add(Duration::from_millis(1))
+                .is_none()
+        );
+        assert_eq!(
+            Timestamp::from_system_time(UNIX_EPOCH),
+            Some(Timestamp::EPOCH)
+        );
+    }
+}

@@ -91,3 +91,100 @@ async fn concurrent_writers_on_a_file_conflict_cleanly() {
     assert_eq!(won, 1);
     assert_eq!(vault.get(&i).await.unwrap().version, 2);
 }
+
+#[tokio::test]
+async fn a_store_from_a_newer_library_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.db");
+    let (keyring, cipher) = keyring_and_cipher();
+    let vault = SqlVault::sqlite_file(&path, cipher).await.unwrap();
+    sqlx::query(
+        "INSERT INTO tokenward_schema_version (version, description) VALUES (99, 'future')",
+    )
+    .execute(vault.pool())
+    .await
+    .unwrap();
+    vault.close().await;
+    drop(vault);
+    let reopened = SqlVault::sqlite_file(&path, Cipher::new(keyring)).await;
+    assert!(matches!(
+        reopened,
+        Err(tokenward_vault::OpenError::SchemaTooNew {
+            found: 99,
+            known: SCHEMA_VERSION
+        })
+    ));
+}
+
+#[tokio::test]
+async fn malformed_attempt_rows_are_precise_errors() {
+    let (_keyring, cipher) = keyring_and_cipher();
+    let vault = SqlVault::sqlite_memory(cipher).await.unwrap();
+    let i = support::item(1);
+    vault
+        .insert_item(&i, &user(1), &token(1), &note("exchange"), T0)
+        .await
+        .unwrap();
+    let lease = vault
+        .acquire_lease(&i, &support::owner("w"), support::TTL, T0)
+        .await
+        .unwrap();
+    let id = tokenward_vault::AttemptId::new("attempt-1").unwrap();
+    vault
+        .begin_attempt(
+            tokenward_vault::BeginAttempt {
+                attempt_id: &id,
+                lease: &lease,
+                expected_version: 1,
+                note: &note("scheduled"),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    sqlx::query("UPDATE attempts SET status = 'exploded' WHERE attempt_id = $1")
+        .bind(id.as_str())
+        .execute(vault.pool())
+        .await
+        .unwrap();
+    for result in [
+        vault.attempt(&id).await.map(|_| ()),
+        vault.open_attempts().await.map(|_| ()),
+    ] {
+        match result {
+            Err(tokenward_vault::ReadError::Malformed(m)) => {
+                assert_eq!((m.table, m.column), ("attempts", "status"));
+            }
+            other => panic!("expected a malformed row, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        vault.mark_sent(&id, &lease, T0).await,
+        Err(tokenward_vault::WriteError::Malformed(_))
+    ));
+}
+
+#[tokio::test]
+async fn file_reads_see_every_committed_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_keyring, cipher) = keyring_and_cipher();
+    let vault = SqlVault::sqlite_file(dir.path().join("v.db"), cipher)
+        .await
+        .unwrap();
+    let i = support::item(1);
+    vault
+        .insert_item(&i, &user(1), &token(1), &note("exchange"), T0)
+        .await
+        .unwrap();
+    for n in 1..40_u32 {
+        let version = u64::from(n);
+        vault
+            .update_token(&i, version, &token(n + 1), &note("manual"), T0)
+            .await
+            .unwrap();
+        let stored = vault.get(&i).await.unwrap();
+        assert_eq!((stored.version, stored.token), (version + 1, token(n + 1)));
+    }
+    let sealed = vault.get_sealed(&i).await.unwrap();
+    assert!(!format!("{sealed:?} {vault:?}").contains("twe1:"));
+}
