@@ -7,6 +7,7 @@
 //! | none | 200 | `Active(v2)`, old token dead, new token works |
 //! | 429 (before commit) | known reject | `Active(v1)`, attempt `failed` |
 //! | 500 (the emulator answers it before committing) | ambiguous → probe: old works | `Active(v1)`, attempt `not_applied` |
+//! | 500 after committing | ambiguous → probe: old dead | `Orphaned` + alert, out of traffic |
 //! | commit, then drop the connection | ambiguous → probe: old dead | `Orphaned` + alert, out of traffic |
 //! | latency beyond the client timeout | ambiguous → probe after the backoff | `Active(v1)` if the old token works (the emulator drops a request its client abandoned: this is what happens), else `Orphaned` |
 //! | crash after the sent marker (by hand) | `recover()` probes | `Active(v1)` |
@@ -283,12 +284,19 @@ async fn server_error_is_ambiguous_and_the_probe_finds_it_not_applied() {
 }
 
 #[tokio::test]
+async fn server_error_after_commit_ends_orphaned_with_an_alert() {
+    orphaned_after(FaultPlan::new().error_after_commit(1)).await;
+}
+
+#[tokio::test]
 async fn commit_then_drop_ends_orphaned_with_an_alert() {
+    orphaned_after(FaultPlan::new().drop_after_commit(1)).await;
+}
+
+/// Plaid commits the rotation but its answer (the new token) never arrives.
+async fn orphaned_after(fault: FaultPlan) {
     let f = fixture(Duration::from_secs(10)).await;
-    f.sandbox
-        .faults()
-        .set(INVALIDATE, FaultPlan::new().drop_after_commit(1))
-        .unwrap();
+    f.sandbox.faults().set(INVALIDATE, fault).unwrap();
     let report = f
         .rotator(Duration::from_millis(10))
         .rotate(&f.item, RotationReason::Scheduled, &actor())

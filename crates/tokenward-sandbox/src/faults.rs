@@ -10,7 +10,10 @@
 //!    counting it down;
 //! 3. answers HTTP 500 `API_ERROR` / `INTERNAL_SERVER_ERROR` while `server_error` is above
 //!    zero, counting it down;
-//! 4. while `drop_after_commit` is above zero (counting it down), runs the request to the end
+//! 4. while `error_after_commit` is above zero (counting it down), runs the request to the end
+//!    (so its change is committed) and then answers HTTP 500 `INTERNAL_SERVER_ERROR` instead
+//!    of the result: Plaid applied the call but the client is told it failed;
+//! 5. while `drop_after_commit` is above zero (counting it down), runs the request to the end
 //!    (so its change is committed) and then closes the connection without sending the
 //!    response: the client sees a reset or an early EOF, the ambiguous outcome.
 
@@ -48,6 +51,9 @@ pub struct FaultPlan {
     pub rate_limit: u32,
     /// How many of the next requests get HTTP 500 `INTERNAL_SERVER_ERROR`.
     pub server_error: u32,
+    /// How many of the next requests are carried out and then get HTTP 500 instead of the
+    /// result.
+    pub error_after_commit: u32,
     /// How many of the next requests are carried out and then get no response at all.
     pub drop_after_commit: u32,
 }
@@ -80,6 +86,14 @@ impl FaultPlan {
         self
     }
 
+    /// Carries out the next `n` requests, then answers them with HTTP 500 instead of the
+    /// result.
+    #[must_use]
+    pub fn error_after_commit(mut self, n: u32) -> Self {
+        self.error_after_commit = n;
+        self
+    }
+
     /// Carries out the next `n` requests, then drops their connections without a response.
     #[must_use]
     pub fn drop_after_commit(mut self, n: u32) -> Self {
@@ -91,6 +105,7 @@ impl FaultPlan {
         self.latency.is_zero()
             && self.rate_limit == 0
             && self.server_error == 0
+            && self.error_after_commit == 0
             && self.drop_after_commit == 0
     }
 }
@@ -108,6 +123,7 @@ pub(crate) enum Outcome {
     Normal,
     RateLimit,
     ServerError,
+    ErrorAfterCommit,
     DropAfterCommit,
 }
 
@@ -181,6 +197,9 @@ impl Faults {
         } else if plan.server_error > 0 {
             plan.server_error -= 1;
             Outcome::ServerError
+        } else if plan.error_after_commit > 0 {
+            plan.error_after_commit -= 1;
+            Outcome::ErrorAfterCommit
         } else if plan.drop_after_commit > 0 {
             plan.drop_after_commit -= 1;
             Outcome::DropAfterCommit
@@ -208,12 +227,14 @@ impl Faults {
         if request.latency_ms.is_some()
             || request.rate_limit.is_some()
             || request.server_error.is_some()
+            || request.error_after_commit.is_some()
             || request.drop_after_commit.is_some()
         {
             let plan = FaultPlan {
                 latency: Duration::from_millis(request.latency_ms.unwrap_or(0)),
                 rate_limit: request.rate_limit.unwrap_or(0),
                 server_error: request.server_error.unwrap_or(0),
+                error_after_commit: request.error_after_commit.unwrap_or(0),
                 drop_after_commit: request.drop_after_commit.unwrap_or(0),
             };
             match request.endpoint.as_deref() {
@@ -252,6 +273,8 @@ pub(crate) struct AdminFaults {
     #[serde(default)]
     server_error: Option<u32>,
     #[serde(default)]
+    error_after_commit: Option<u32>,
+    #[serde(default)]
     drop_after_commit: Option<u32>,
     #[serde(default)]
     clear: bool,
@@ -270,6 +293,7 @@ struct AdminPlan {
     latency_ms: u128,
     rate_limit: u32,
     server_error: u32,
+    error_after_commit: u32,
     drop_after_commit: u32,
 }
 
@@ -280,6 +304,7 @@ impl AdminPlan {
             latency_ms: plan.latency.as_millis(),
             rate_limit: plan.rate_limit,
             server_error: plan.server_error,
+            error_after_commit: plan.error_after_commit,
             drop_after_commit: plan.drop_after_commit,
         }
     }

@@ -102,8 +102,8 @@
 //!
 //! | route | body | effect |
 //! |---|---|---|
-//! | `POST /__tokenward/faults` | `{"endpoint": "/item/get" \| "*" \| absent, "latency_ms": 0, "rate_limit": 0, "server_error": 0, "drop_after_commit": 0, "clear": false}` | `clear` first removes every plan; then, if any of the four numbers is given, sets the plan for `endpoint` (absent or `"*"`: all endpoints). Answers with the table. |
-//! | `GET /__tokenward/faults` | — | the table: `{"all": {…}, "endpoints": [{"endpoint", "latency_ms", "rate_limit", "server_error", "drop_after_commit"}], "request_id"}` |
+//! | `POST /__tokenward/faults` | `{"endpoint": "/item/get" \| "*" \| absent, "latency_ms": 0, "rate_limit": 0, "server_error": 0, "error_after_commit": 0, "drop_after_commit": 0, "clear": false}` | `clear` first removes every plan; then, if any of the five numbers is given, sets the plan for `endpoint` (absent or `"*"`: all endpoints). Answers with the table. |
+//! | `GET /__tokenward/faults` | — | the table: `{"all": {…}, "endpoints": [{"endpoint", "latency_ms", "rate_limit", "server_error", "error_after_commit", "drop_after_commit"}], "request_id"}` |
 //! | `POST /__tokenward/webhook_key/rotate` | — | rotates the webhook key; answers `{"key_id"}` |
 //! | `POST /__tokenward/items/transactions_update` | `{"item_id"}` | new activity for the Item; answers `{"added"}` |
 //!

@@ -378,7 +378,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     match decision.outcome {
         Outcome::RateLimit => return error_response(&ApiError::rate_limited(), &request_id),
         Outcome::ServerError => return error_response(&ApiError::internal(), &request_id),
-        Outcome::Normal | Outcome::DropAfterCommit => {}
+        Outcome::Normal | Outcome::ErrorAfterCommit | Outcome::DropAfterCommit => {}
     }
     let limit = shared.config.limits.max_body_bytes;
     let (parts, body) = request.into_parts();
@@ -389,10 +389,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             Err(error) => error_response(&error, &request_id),
         },
     };
-    if decision.outcome == Outcome::DropAfterCommit {
-        return dropped();
+    match decision.outcome {
+        Outcome::DropAfterCommit => dropped(),
+        Outcome::ErrorAfterCommit => error_response(&ApiError::internal(), &request_id),
+        _ => response,
     }
-    response
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
@@ -418,7 +419,8 @@ async fn admin(shared: &Shared, path: &str, request: Request, request_id: &str) 
                 return error_response(
                     &ApiError::invalid_field(
                         "expected {\"endpoint\", \"latency_ms\", \"rate_limit\", \
-                         \"server_error\", \"drop_after_commit\", \"clear\"}",
+                         \"server_error\", \"error_after_commit\", \"drop_after_commit\", \
+                         \"clear\"}",
                     ),
                     request_id,
                 );

@@ -644,3 +644,35 @@ async fn latency_past_the_timeout_is_a_timeout() {
     sandbox.faults().clear();
     canary.assert_clean();
 }
+
+#[tokio::test]
+async fn a_500_after_commit_is_ambiguous_and_the_change_is_committed() {
+    let (sandbox, _clock) = sandbox().await;
+    let plaid = client(&sandbox);
+    let canary = Canary::default();
+    let (token, _item_id) = link_item(&plaid, &canary, None).await;
+    sandbox
+        .faults()
+        .set(
+            Endpoint::ItemAccessTokenInvalidate.path(),
+            FaultPlan::new().error_after_commit(1),
+        )
+        .unwrap();
+    let err = plaid
+        .item_access_token_invalidate(&ItemAccessTokenInvalidateRequest::new(dup(&token)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.outcome(), Outcome::Ambiguous, "{err}");
+    assert_eq!(err.http_status(), Some(500));
+    assert_eq!(
+        left(&sandbox, Endpoint::ItemAccessTokenInvalidate).error_after_commit,
+        0,
+        "exactly one attempt"
+    );
+    // Plaid applied it: the old token is dead although the client was told 500.
+    let probe = plaid
+        .item_get(&ItemGetRequest::new(dup(&token)))
+        .await
+        .unwrap_err();
+    assert!(probe.is_invalid_access_token(), "{probe}");
+}
