@@ -856,9 +856,8 @@ impl SqlVault {
             last = Some(item_id.clone());
             let version = c.i64("token_version")?;
             let old_kek = c.i64("kek_version")?;
-            let rewrapped = c
-                .envelope("envelope")
-                .map_err(|_| EnvelopeError::Malformed(tokenward_envelope::FormatError::Base64))
+            let rewrapped = Envelope::from_text(&c.string("envelope")?)
+                .map_err(EnvelopeError::Malformed)
                 .and_then(|e| self.cipher.rewrap(&e));
             match rewrapped {
                 Ok(envelope) => updates.push((item_id, version, old_kek, envelope)),
