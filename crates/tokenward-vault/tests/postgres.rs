@@ -129,3 +129,47 @@ async fn bad_schema_names_are_refused() {
             .await;
     assert!(matches!(result, Err(tokenward_vault::OpenError::Config(_))));
 }
+
+#[tokio::test]
+async fn concurrent_lease_acquisitions_have_one_winner() {
+    let (_keyring, cipher) = keyring_and_cipher();
+    let Some((vault, schema)) = open(cipher).await else {
+        return;
+    };
+    let vault = Arc::new(vault);
+    let i = support::item(1);
+    vault
+        .insert_item(&i, &user(1), &token(1), &note("exchange"), T0)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let (vault, i) = (Arc::clone(&vault), i.clone());
+            tokio::spawn(async move {
+                vault
+                    .acquire_lease(
+                        &i,
+                        &support::owner(&format!("worker-{n}")),
+                        support::TTL,
+                        T0,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(lease) => winners.push(lease),
+            Err(tokenward_vault::LeaseError::Held { .. }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(winners[0].epoch, 1);
+    assert_eq!(
+        vault.item(&i).await.unwrap().lease.as_ref(),
+        Some(&winners[0])
+    );
+    drop_schema(&vault, &schema).await;
+}
