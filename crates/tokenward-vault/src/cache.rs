@@ -29,13 +29,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Cmd, Value, cmd};
 use tokenward_envelope::{Cipher, Envelope, KeyVersion};
 use tokenward_redact::AccessToken;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::error::{LeaseError, OpenError, ReadError, RewrapError, WriteError};
-use crate::resp::{Connection, Reply, RespError, Target};
 use crate::types::{
     AttemptId, AttemptRecord, AuditNote, AuditRecord, BeginAttempt, Erasure, FinishAttempt,
     HealthState, ItemId, ItemRecord, Lease, LeaseOwner, Promote, RewrapBatch, RewrapCursor,
@@ -126,7 +127,7 @@ struct Counters {
 }
 
 struct State {
-    connection: Option<Connection>,
+    connection: Option<MultiplexedConnection>,
     paused_until: Option<Instant>,
     /// Keys whose delete failed: deleted before the cache is used again.
     dirty: HashSet<String>,
@@ -138,7 +139,7 @@ struct State {
 /// the store, and writes that touch an Item delete its key afterwards.
 pub struct CachedVault<V> {
     inner: V,
-    target: Target,
+    client: Client,
     config: CacheConfig,
     state: Arc<Mutex<State>>,
     counters: Counters,
@@ -147,7 +148,12 @@ pub struct CachedVault<V> {
 impl<V> std::fmt::Debug for CachedVault<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CachedVault")
-            .field("target", &self.target)
+            // Not the client: its connection info holds the password.
+            .field(
+                "address",
+                &self.client.get_connection_info().addr.to_string(),
+            )
+            .field("db", &self.client.get_connection_info().redis.db)
             .field("prefix", &self.config.prefix)
             .field("ttl", &self.config.ttl)
             .finish_non_exhaustive()
@@ -162,13 +168,18 @@ impl<V: Vault> CachedVault<V> {
     ///
     /// [`OpenError::Config`] for a URL that is not `redis://…`.
     pub fn new(inner: V, config: CacheConfig) -> Result<Self, OpenError> {
-        let target = Target::parse(&config.url).map_err(|e| match e {
-            RespError::Url(why) => OpenError::Config(why),
-            _ => OpenError::Config("invalid redis url"),
-        })?;
+        // TCP only: the crate also takes `rediss://` (TLS, not built) and Unix sockets.
+        if !config.url.starts_with("redis://") {
+            return Err(OpenError::Config(
+                "must start with redis:// (TLS is not supported)",
+            ));
+        }
+        // The parse error is not passed on: it may quote the URL, password included.
+        let client = Client::open(config.url.as_str())
+            .map_err(|_| OpenError::Config("invalid redis url"))?;
         Ok(CachedVault {
             inner,
-            target,
+            client,
             config,
             state: Arc::new(Mutex::new(State {
                 connection: None,
@@ -239,13 +250,13 @@ impl<V: Vault> CachedVault<V> {
     #[doc(hidden)]
     pub async fn purge(&self) -> Option<u64> {
         let pattern = format!("{}*", self.config.prefix);
-        let Reply::Array(Some(keys)) = self.command(&[b"KEYS", pattern.as_bytes()]).await? else {
+        let Value::Array(keys) = self.command(cmd("KEYS").arg(pattern)).await? else {
             return None;
         };
         let mut deleted = 0;
         for key in keys {
-            if let Reply::Bulk(Some(key)) = key
-                && let Some(Reply::Integer(n)) = self.command(&[b"DEL", &key]).await
+            if let Value::BulkString(key) = key
+                && let Some(Value::Int(n)) = self.command(cmd("DEL").arg(key)).await
             {
                 deleted += u64::try_from(n).unwrap_or(0);
             }
@@ -264,7 +275,7 @@ impl<V: Vault> CachedVault<V> {
     }
 
     /// A live connection with every dirty key deleted, or `None` (paused or down).
-    async fn ready<'s>(&self, state: &'s mut State) -> Option<&'s mut Connection> {
+    async fn ready<'s>(&self, state: &'s mut State) -> Option<&'s mut MultiplexedConnection> {
         if let Some(until) = state.paused_until {
             if Instant::now() < until {
                 return None;
@@ -272,13 +283,19 @@ impl<V: Vault> CachedVault<V> {
             state.paused_until = None;
         }
         if state.connection.is_none() {
-            if let Ok(connection) = Connection::open(
-                &self.target,
-                self.config.connect_timeout,
-                self.config.timeout,
-            )
-            .await
-            {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(self.config.connect_timeout)
+                .set_response_timeout(self.config.timeout);
+            // The handshake (AUTH, SELECT, CLIENT SETINFO) runs after the TCP connect: bound
+            // the whole of it, not only the connect.
+            let limit = self
+                .config
+                .connect_timeout
+                .saturating_add(self.config.timeout);
+            let open = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config);
+            if let Ok(Ok(connection)) = tokio::time::timeout(limit, open).await {
                 state.connection = Some(connection);
             } else {
                 self.failed(state);
@@ -286,11 +303,12 @@ impl<V: Vault> CachedVault<V> {
             }
         }
         if !state.dirty.is_empty() {
-            let keys: Vec<String> = state.dirty.iter().cloned().collect();
-            let mut args: Vec<&[u8]> = vec![b"DEL"];
-            args.extend(keys.iter().map(String::as_bytes));
+            let mut del = cmd("DEL");
+            for key in &state.dirty {
+                del.arg(key);
+            }
             let connection = state.connection.as_mut()?;
-            if let Ok(Reply::Integer(_)) = connection.call(&args).await {
+            if let Some(Value::Int(_)) = self.call(connection, &del).await {
                 state.dirty.clear();
             } else {
                 self.failed(state);
@@ -301,31 +319,40 @@ impl<V: Vault> CachedVault<V> {
     }
 
     /// Runs one command; `None` on any failure (which pauses the cache).
-    async fn command(&self, args: &[&[u8]]) -> Option<Reply> {
+    async fn command(&self, command: &Cmd) -> Option<Value> {
         let mut state = self.state.lock().await;
         let connection = self.ready(&mut state).await?;
-        match connection.call(args).await {
-            Ok(Reply::Error(_)) | Err(_) => {
-                self.failed(&mut state);
-                None
-            }
-            Ok(reply) => Some(reply),
+        let reply = self.call(connection, command).await;
+        if reply.is_none() {
+            self.failed(&mut state);
+        }
+        reply
+    }
+
+    /// Sends one command and waits for its reply within the command timeout; `None` for an
+    /// I/O error, a timeout or an error reply.
+    async fn call(&self, connection: &mut MultiplexedConnection, command: &Cmd) -> Option<Value> {
+        // The connection has its own response timeout; this one also bounds the write.
+        let reply = tokio::time::timeout(self.config.timeout, command.query_async(connection));
+        match reply.await {
+            Ok(Ok(Value::ServerError(_)) | Err(_)) | Err(_) => None,
+            Ok(Ok(value)) => Some(value),
         }
     }
 
     async fn lookup(&self, item_id: &ItemId) -> Lookup {
         let key = self.key(item_id);
-        match self.command(&[b"GET", key.as_bytes()]).await {
+        match self.command(cmd("GET").arg(&key)).await {
             None => Lookup::Bypass,
-            Some(Reply::Bulk(None)) => Lookup::Miss,
-            Some(Reply::Bulk(Some(value))) if value == TOMBSTONE => Lookup::Tombstone,
-            Some(Reply::Bulk(Some(value))) => {
+            Some(Value::Nil) => Lookup::Miss,
+            Some(Value::BulkString(value)) if value == TOMBSTONE => Lookup::Tombstone,
+            Some(Value::BulkString(value)) => {
                 if let Some(sealed) = decode(item_id, &value) {
                     Lookup::Hit(sealed)
                 } else {
                     // A value we did not write (or from another version): drop it.
                     self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                    self.command(&[b"DEL", key.as_bytes()]).await;
+                    self.command(cmd("DEL").arg(&key)).await;
                     Lookup::Miss
                 }
             }
@@ -339,16 +366,16 @@ impl<V: Vault> CachedVault<V> {
     async fn fill(&self, sealed: &SealedItem) {
         let key = self.key(&sealed.item_id);
         let value = encode(sealed);
-        let ttl = self.config.ttl.as_millis().to_string();
-        self.command(&[
-            b"SET",
-            key.as_bytes(),
-            value.as_bytes(),
-            b"PX",
-            ttl.as_bytes(),
-            // Never over a tombstone: a read that raced a write must not cache what it read.
-            b"NX",
-        ])
+        let ttl = u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX);
+        self.command(
+            cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl)
+                // Never over a tombstone: a read that raced a write must not cache what it read.
+                .arg("NX"),
+        )
         .await;
     }
 
@@ -360,12 +387,12 @@ impl<V: Vault> CachedVault<V> {
     /// read that fetched the old row before the write fill it back in after the delete; fills
     /// use `NX`, so they do nothing while the tombstone lives.
     async fn invalidate_all(&self, item_ids: &[ItemId]) {
-        let ttl = TOMBSTONE_TTL.as_millis().to_string();
+        let ttl = u64::try_from(TOMBSTONE_TTL.as_millis()).unwrap_or(u64::MAX);
         let mut failed = Vec::new();
         for item_id in item_ids {
             let key = self.key(item_id);
             let set = self
-                .command(&[b"SET", key.as_bytes(), TOMBSTONE, b"PX", ttl.as_bytes()])
+                .command(cmd("SET").arg(&key).arg(TOMBSTONE).arg("PX").arg(ttl))
                 .await;
             if set.is_none() {
                 failed.push(key);

@@ -98,8 +98,8 @@
 //! - `postgres`: [`SqlVault::postgres`] and [`SqlVault::postgres_in_schema`].
 //! - `redis`: `CachedVault` and `CacheConfig`, a read-through cache of ciphertext with a TTL,
 //!   invalidated on every write; when Redis is unreachable, reads go to the store. The client
-//!   is a small RESP2 implementation over a tokio `TcpStream` (no TLS: keep Redis on a private
-//!   network or loopback).
+//!   is the `redis` crate's multiplexed tokio connection, built without TLS (`redis://` only:
+//!   keep Redis on a private network or loopback).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -108,8 +108,6 @@
 #[cfg(feature = "redis")]
 mod cache;
 mod error;
-#[cfg(feature = "redis")]
-mod resp;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]

@@ -362,3 +362,33 @@ async fn a_write_leaves_a_tombstone_that_blocks_stale_fills() {
     vault.purge().await.unwrap();
     vault2.purge().await.unwrap();
 }
+
+#[tokio::test]
+async fn urls_are_checked_and_passwords_are_never_printed() {
+    // No server needed: `new` does not connect.
+    let (_, cipher) = keyring_and_cipher();
+    let store = SqlVault::sqlite_memory(cipher).await.unwrap();
+    let vault = CachedVault::new(store, CacheConfig::new("redis://:hunter2@localhost/3")).unwrap();
+    let shown = format!("{vault:?}");
+    assert!(
+        shown.contains("localhost:6379") && shown.contains("db: 3"),
+        "{shown}"
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+    for bad in [
+        "rediss://x",
+        "unix:///tmp/redis.sock",
+        "redis://x/notanumber",
+        "redis:///0",
+    ] {
+        let (_, cipher) = keyring_and_cipher();
+        let store = SqlVault::sqlite_memory(cipher).await.unwrap();
+        assert!(
+            matches!(
+                CachedVault::new(store, CacheConfig::new(bad)),
+                Err(tokenward_vault::OpenError::Config(_))
+            ),
+            "{bad}"
+        );
+    }
+}
