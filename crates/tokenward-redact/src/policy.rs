@@ -228,19 +228,6 @@ impl Policy {
             .scrub(text, self.inner.fingerprinter.as_ref())
     }
 
-    /// [`Policy::scrub_text`], remembering short strings found clean in `memo` (one
-    /// serialization's) and returning those met again without checking them again.
-    #[inline]
-    pub(crate) fn scrub_text_memo<'a>(
-        &self,
-        text: &'a str,
-        memo: &std::cell::RefCell<crate::text::CleanMemo>,
-    ) -> Cow<'a, str> {
-        self.inner
-            .text
-            .scrub_memo(text, self.inner.fingerprinter.as_ref(), memo)
-    }
-
     /// [`Policy::scrub_text`] without any of its shortcuts (the anchor search, the screens):
     /// the rule regex over the whole text. For the fuzz hooks, which check that the two agree.
     pub(crate) fn scrub_text_full_scan<'a>(&self, text: &'a str) -> Cow<'a, str> {

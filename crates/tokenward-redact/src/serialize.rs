@@ -16,12 +16,10 @@
 //!   then written through the wrapper (so its text is scrubbed) and the decision is kept for
 //!   `serialize_value` ([`Field`]: kept or masked).
 //!
-//! The wrapper's only state is a `CleanMemo` per `Redacted::serialize` call: the short strings
-//! found clean so far, so a repeated one is settled by a hash and a byte comparison. The other
-//! per-value costs live in the policy: a struct field's decision is remembered by the address of
-//! its `&'static str` name for the policy's life (`Policy::static_field`), and a string's value
-//! rules are settled for most short strings by two byte screens before any search (see the
-//! `text` module).
+//! The wrapper keeps no state of its own. The two per-value costs live in the policy: a struct
+//! field's decision is remembered by the address of its `&'static str` name for the policy's
+//! life (`Policy::static_field`), and a string's value rules are settled for most short
+//! strings by two byte screens before any search (see the `text` module).
 //!
 //! Measured on a 100-transaction `/transactions/get` response (about 128 KB of JSON, 2,600
 //! strings): see the crate README for the figures. In instructions (callgrind), the wrapper
@@ -30,7 +28,6 @@
 //! that hold a separator (dates, addresses, names, URLs), which reads every byte.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::fmt::{self, Display, Write as _};
 use std::marker::PhantomData;
 
@@ -40,7 +37,6 @@ use serde::ser::{
     Serializer,
 };
 
-use crate::text::CleanMemo;
 use crate::{FieldAction, Policy, is_placeholder};
 
 /// Wraps a value so that serializing it, through any serde format, redacts it.
@@ -77,11 +73,9 @@ use crate::{FieldAction, Policy, is_placeholder};
 /// **Cost.** Clean strings are written as they are, without a copy. A struct field name's
 /// decision is computed once per policy and remembered by the name's address; with only the
 /// built-in value rules, strings too short or too plain to match one (ids, codes, under 9
-/// bytes) skip them, and short strings without any rule's anchor skip the search. Short
-/// strings found clean are remembered for the rest of the call (byte for byte, never by hash
-/// alone), so repeated dates, names and URLs are checked once. The only allocations are one
-/// 16 KiB buffer for those copies per call, the scrubbed copy of a string that held a secret, a
-/// `Display` value over 128 bytes, bytes over 256, and a map key over 64 bytes. On a Plaid `/transactions/get`
+/// bytes) skip them, and short strings without any rule's anchor skip the search. The only
+/// allocations are the scrubbed copy of a string that held a secret, a `Display` value over
+/// 128 bytes, bytes over 256, and a map key over 64 bytes. On a Plaid `/transactions/get`
 /// response this is about 1.3 times plain `serde_json` (see the crate README).
 ///
 /// # Limits
@@ -176,12 +170,10 @@ impl<T: ?Sized> fmt::Debug for Redacted<'_, T> {
 
 impl<T: Serialize + ?Sized> Serialize for Redacted<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let memo = RefCell::new(CleanMemo::new());
         self.value.serialize(Ser {
             inner: serializer,
             ctx: Ctx {
                 policy: self.policy,
-                memo: &memo,
             },
         })
     }
@@ -207,8 +199,6 @@ pub fn to_json_vec<T: Serialize + ?Sized>(
 #[derive(Clone, Copy)]
 struct Ctx<'c> {
     policy: &'c Policy,
-    /// Short strings found clean during this serialization.
-    memo: &'c RefCell<CleanMemo>,
 }
 
 impl<'c> Ctx<'c> {
@@ -229,7 +219,7 @@ impl<'c> Ctx<'c> {
     /// The value rules on one string; borrowed when clean.
     #[inline]
     fn scrub(self, text: &str) -> Cow<'_, str> {
-        self.policy.scrub_text_memo(text, self.memo)
+        self.policy.scrub_text(text)
     }
 }
 

@@ -25,7 +25,6 @@
 //! property test check it against the full regex scan.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::fmt::Write as _;
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -339,74 +338,32 @@ impl TextRules {
         if self.anchors.is_some() && text.len() < MIN_SCRUB_LEN {
             return Cow::Borrowed(text);
         }
-        self.scrub_checked(text, fp, None)
-    }
-
-    /// [`TextRules::scrub`], remembering the short strings it finds clean in `memo` and
-    /// returning those it meets again at once (see [`CleanMemo`]).
-    #[inline]
-    pub(crate) fn scrub_memo<'a>(
-        &self,
-        text: &'a str,
-        fp: Option<&Fingerprinter>,
-        memo: &RefCell<CleanMemo>,
-    ) -> Cow<'a, str> {
-        if self.anchors.is_some() && text.len() < MIN_SCRUB_LEN {
-            return Cow::Borrowed(text);
-        }
-        self.scrub_checked(text, fp, Some(memo))
+        self.scrub_checked(text, fp)
     }
 
     #[inline(never)]
-    fn scrub_checked<'a>(
-        &self,
-        text: &'a str,
-        fp: Option<&Fingerprinter>,
-        memo: Option<&RefCell<CleanMemo>>,
-    ) -> Cow<'a, str> {
+    fn scrub_checked<'a>(&self, text: &'a str, fp: Option<&Fingerprinter>) -> Cow<'a, str> {
         // With only built-in rules, most short strings are settled here: by their bytes
-        // (`certainly_clean`), by having been found clean before in this memo, or by the
-        // screen proving that no anchor, hence no rule match, is in them, which leaves only a
-        // routing number, which needs nine digits.
+        // (`certainly_clean`), or by the screen proving that no anchor, hence no rule match,
+        // is in them, which leaves only a routing number, which needs nine digits.
         let mut search = Search::Rules;
-        let mut remember = None;
         if let Some(anchors) = &self.anchors {
             if certainly_clean(text) {
                 return Cow::Borrowed(text);
             }
             let bytes = text.as_bytes();
-            if let Some(memo) = memo.filter(|_| bytes.len() <= MEMO_MAX_LEN)
-                && let Ok(seen) = memo.try_borrow()
-            {
-                let hash = seen.hash(bytes);
-                if seen.holds(bytes, hash) {
-                    return Cow::Borrowed(text);
-                }
-                remember = Some((memo, hash));
-            }
             if anchors
                 .screen(bytes.len())
                 .is_some_and(|screen| !screen.may_hold_anchor(bytes))
             {
                 // Only a routing number is left; it is rare enough to be found in full here.
                 if !nine_digits(bytes) || !has_routing_number(bytes) {
-                    if let Some((memo, hash)) = remember
-                        && let Ok(mut seen) = memo.try_borrow_mut()
-                    {
-                        seen.insert(bytes, hash);
-                    }
                     return Cow::Borrowed(text);
                 }
                 search = Search::RoutingOnly;
             }
         }
-        let out = self.scrub_matches(text, fp, search);
-        if let (Cow::Borrowed(_), Some((memo, hash))) = (&out, remember)
-            && let Ok(mut seen) = memo.try_borrow_mut()
-        {
-            seen.insert(text.as_bytes(), hash);
-        }
-        out
+        self.scrub_matches(text, fp, search)
     }
 
     /// What [`TextRules::scrub`] returns, found the slow way: the rule regex over the whole
@@ -562,137 +519,6 @@ fn any(_: &str) -> bool {
 
 fn mixes_letters_and_digits(v: &str) -> bool {
     v.bytes().any(|b| b.is_ascii_digit()) && v.bytes().any(|b| b.is_ascii_alphabetic())
-}
-
-/// Strings this long or shorter are remembered by a [`CleanMemo`] (the screen's limit: longer
-/// text goes to the anchor search, which is fast on it).
-const MEMO_MAX_LEN: usize = SCREEN_MAX_LEN;
-/// Slots of a [`CleanMemo`] (a power of two).
-const MEMO_SLOTS: usize = 256;
-/// Bytes of remembered text a [`CleanMemo`] keeps before it forgets everything and starts over.
-const MEMO_ARENA: usize = 16 * 1024;
-
-/// Short strings the value rules have found clean, remembered for one serialization: dates,
-/// merchant names, categories and URLs repeat across the records of a response, and finding one
-/// again costs a hash and a byte comparison instead of a screen or a search.
-///
-/// A direct-mapped table of [`MEMO_SLOTS`] slots keyed by a multiplicative hash of the bytes
-/// (eight at a time); each slot names a copy of its string in an append-only arena of at most
-/// [`MEMO_ARENA`] bytes, which is emptied with every slot when it is full.
-///
-/// # Security
-///
-/// Only clean verdicts are kept, and only after the full check found the string clean under the
-/// policy that consults the memo (a memo lives inside one `Redacted::serialize` call, so the
-/// policy cannot change). A hit needs the whole string to equal the remembered copy byte for
-/// byte; the hash only picks the slot, so a collision costs a comparison, never a verdict. A
-/// slot's copy is never overwritten while the slot names it (the arena only grows, and is
-/// emptied together with every slot).
-pub(crate) struct CleanMemo {
-    slots: [MemoSlot; MEMO_SLOTS],
-    arena: Vec<u8>,
-    /// Tests: give every string the same hash, so that only the byte comparison tells them
-    /// apart.
-    #[cfg(test)]
-    collide: bool,
-}
-
-/// One remembered string: `arena[start..start + len]`; `len == 0` is an empty slot (strings
-/// under [`MIN_SCRUB_LEN`] bytes are never remembered).
-#[derive(Clone, Copy, Default)]
-struct MemoSlot {
-    hash: u32,
-    start: u16,
-    len: u16,
-}
-
-impl CleanMemo {
-    /// An empty memo. The arena is allocated at the first string remembered.
-    pub(crate) fn new() -> Self {
-        CleanMemo {
-            slots: [MemoSlot::default(); MEMO_SLOTS],
-            arena: Vec::new(),
-            #[cfg(test)]
-            collide: false,
-        }
-    }
-
-    /// The hash of `bytes`, at least eight long: FxHash-style over little-endian words, the
-    /// last one overlapping, and the length.
-    #[inline]
-    #[cfg_attr(
-        not(test),
-        expect(clippy::unused_self, reason = "tests make every hash collide")
-    )]
-    fn hash(&self, bytes: &[u8]) -> u64 {
-        const K: u64 = 0xf135_7aea_2e62_a9c5;
-        #[cfg(test)]
-        if self.collide {
-            return 0;
-        }
-        let mut h = bytes.len() as u64;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            h = (h ^ load_word(chunk)).wrapping_mul(K);
-        }
-        if !chunks.remainder().is_empty()
-            && let Some(last) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..))
-        {
-            h = (h ^ load_word(last)).wrapping_mul(K);
-        }
-        h ^ (h >> 29)
-    }
-
-    /// The slot for `hash`: its top bits, the best mixed.
-    #[inline]
-    fn slot(hash: u64) -> usize {
-        usize::try_from(hash >> (64 - MEMO_SLOTS.trailing_zeros())).unwrap_or(0) & (MEMO_SLOTS - 1)
-    }
-
-    /// The bits of `hash` a slot keeps, to skip most byte comparisons with another string.
-    #[inline]
-    fn check(hash: u64) -> u32 {
-        u32::try_from(hash & u64::from(u32::MAX)).unwrap_or(0)
-    }
-
-    /// Whether `bytes` (with this `hash`) was remembered as clean: its whole copy must match.
-    #[inline]
-    fn holds(&self, bytes: &[u8], hash: u64) -> bool {
-        let Some(slot) = self.slots.get(Self::slot(hash)) else {
-            return false;
-        };
-        let start = usize::from(slot.start);
-        usize::from(slot.len) == bytes.len()
-            && slot.hash == Self::check(hash)
-            && self.arena.get(start..start + bytes.len()) == Some(bytes)
-    }
-
-    /// Remembers `bytes` (with this `hash`) as clean. Only a verdict of the full check may be
-    /// passed here.
-    fn insert(&mut self, bytes: &[u8], hash: u64) {
-        let (Ok(len), true) = (u16::try_from(bytes.len()), bytes.len() <= MEMO_MAX_LEN) else {
-            return;
-        };
-        if self.arena.len() + bytes.len() > MEMO_ARENA {
-            // Forget everything at once, so no slot names bytes that were written over.
-            self.arena.clear();
-            self.slots = [MemoSlot::default(); MEMO_SLOTS];
-        }
-        if self.arena.capacity() == 0 {
-            self.arena.reserve_exact(MEMO_ARENA);
-        }
-        let Ok(start) = u16::try_from(self.arena.len()) else {
-            return;
-        };
-        if let Some(slot) = self.slots.get_mut(Self::slot(hash)) {
-            self.arena.extend_from_slice(bytes);
-            *slot = MemoSlot {
-                hash: Self::check(hash),
-                start,
-                len,
-            };
-        }
-    }
 }
 
 /// Strings shorter than this many bytes cannot hold a match of any built-in value rule.
@@ -1455,104 +1281,7 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn memo_holds_only_the_exact_bytes_it_was_given() {
-        let mut memo = super::CleanMemo::new();
-        memo.collide = true;
-        let clean = b"2024-03-01".as_slice();
-        let hash = memo.hash(clean);
-        assert!(!memo.holds(clean, hash));
-        memo.insert(clean, hash);
-        assert!(memo.holds(clean, hash));
-        // Same hash (every hash is 0), same length, other bytes: not held.
-        for other in [b"021000021 ".as_slice(), b"2024-03-02", b"2024-03-01x"] {
-            assert_eq!(memo.hash(other), hash);
-            assert!(!memo.holds(other, hash), "{other:?}");
-        }
-        // Replaced in its slot by a colliding string: the first is forgotten.
-        let next = b"New York, NY".as_slice();
-        memo.insert(next, hash);
-        assert!(memo.holds(next, hash) && !memo.holds(clean, hash));
-    }
-
-    #[test]
-    fn memo_forgets_everything_when_its_arena_is_full() {
-        let mut memo = super::CleanMemo::new();
-        let first = b"https://plaid-merchant-logos.plaid.com/uber.png".as_slice();
-        memo.insert(first, memo.hash(first));
-        assert!(memo.holds(first, memo.hash(first)));
-        let mut filled = 0;
-        for i in 0.. {
-            let text = format!("{i:0>128}");
-            let bytes = &text.as_bytes()[..super::MEMO_MAX_LEN];
-            memo.insert(bytes, memo.hash(bytes));
-            filled += bytes.len();
-            if filled > super::MEMO_ARENA {
-                assert!(memo.holds(bytes, memo.hash(bytes)), "the newest is kept");
-                break;
-            }
-        }
-        assert!(
-            !memo.holds(first, memo.hash(first)),
-            "emptied with its arena"
-        );
-        assert!(memo.arena.len() <= super::MEMO_ARENA);
-    }
-
-    #[test]
-    fn memo_never_keeps_a_dirty_string() {
-        let (screened, _, full) = rule_sets();
-        let memo = std::cell::RefCell::new(super::CleanMemo::new());
-        memo.borrow_mut().collide = true;
-        for text in [
-            "2024-03-01",
-            "wire 021000021 ok",
-            "2024-03-01",
-            "Bearer abcDEF123456",
-            "link-sandbox-abc12",
-            "Bearer abcDEF123456",
-            "wire 021000021 ok",
-        ] {
-            let out = screened.scrub_memo(text, None, &memo);
-            assert_eq!(out, full.scrub(text, None), "{text}");
-        }
-        let seen = memo.borrow();
-        for dirty in [
-            "wire 021000021 ok",
-            "Bearer abcDEF123456",
-            "link-sandbox-abc12",
-        ] {
-            assert!(!seen.holds(dirty.as_bytes(), 0), "{dirty}");
-        }
-    }
-
     proptest::proptest! {
-        /// Scrubbing through a memo gives what the full scan gives, every time a string comes
-        /// back, also when every string lands in one slot with one hash.
-        #[test]
-        fn memoised_scrub_equals_full_scan(
-            texts in proptest::collection::vec(
-                proptest::strategy::Strategy::prop_map(
-                    proptest::collection::vec(fragment(), 0..6),
-                    |p| p.concat(),
-                ),
-                1..24,
-            ),
-            order in proptest::collection::vec(proptest::num::usize::ANY, 0..64),
-            collide in proptest::bool::ANY,
-        ) {
-            let (screened, _, full) = rule_sets();
-            let memo = std::cell::RefCell::new(super::CleanMemo::new());
-            memo.borrow_mut().collide = collide;
-            for i in (0..texts.len()).chain(order.iter().map(|i| i % texts.len())) {
-                let text = &texts[i];
-                proptest::prop_assert_eq!(
-                    screened.scrub_memo(text, None, &memo),
-                    full.scrub(text, None)
-                );
-            }
-        }
-
         /// With the screen, without it, and the full regex scan agree on short strings.
         #[test]
         fn screened_scrub_equals_full_scan(
