@@ -1022,6 +1022,6 @@ pub(crate) fn vault_now(now: DateTime<Utc>) -> tokenward_vault::Timestamp {
     tokenward_vault::Timestamp::from_unix_millis(now.timestamp_millis())
 }
 
-fn chrono_of(at: tokenward_vault::Timestamp) -> DateTime<Utc> {
+pub(crate) fn chrono_of(at: tokenward_vault::Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(at.unix_millis()).unwrap_or(DateTime::UNIX_EPOCH)
 }

@@ -12,37 +12,10 @@ use tokenward_vault::{ItemId, RewrapCursor, Vault};
 
 use crate::batch::{BatchReport, BatchRotator, RateLimiter};
 use crate::driver::{Clock, DriverError, RotationReport, Rotator, SystemClock};
+use crate::job_store::{JobStore, JobStoreError};
 use crate::kek::{KekCommand, KekInput, KekRing, KekState, Usage};
 use crate::rewrap::{Cursor, Progress, RewrapCommand, RewrapInput, RewrapPolicy, RewrapState};
 use crate::types::{Actor, RotationReason, TransitionError};
-
-/// Where a rewrap job's state is kept between runs (a crash resumes from the last save).
-///
-/// The vault has no table for jobs yet; [`MemoryJobStore`] keeps it in memory. A job started
-/// from nothing is still correct (each row update is a CAS, so a full rescan only skips), just
-/// slower.
-pub trait JobStore: Send + Sync {
-    /// The saved job, if any.
-    fn load(&self) -> Option<RewrapState>;
-    /// Saves the job.
-    fn save(&self, job: &RewrapState);
-}
-
-/// A [`JobStore`] in memory.
-#[derive(Debug, Default)]
-pub struct MemoryJobStore(Mutex<Option<RewrapState>>);
-
-impl JobStore for MemoryJobStore {
-    fn load(&self) -> Option<RewrapState> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-    fn save(&self, job: &RewrapState) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(job.clone());
-    }
-}
 
 /// Why a KEK operation stopped.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +42,9 @@ pub enum KekError {
     /// The saved job cannot be resumed (another target, a bad cursor).
     #[error("rewrap job: {0}")]
     Job(&'static str),
+    /// The job store failed, or another runner advanced the job.
+    #[error("job store: {0}")]
+    Store(#[from] JobStoreError),
 }
 
 /// Receives progress of a rewrap job.
@@ -160,10 +136,11 @@ impl<'a> RewrapRunner<'a> {
     /// # Errors
     ///
     /// Store failures (the job is saved up to the last batch and resumes), a refused
-    /// transition.
+    /// transition, [`JobStoreError::Conflict`] (as [`KekError::Store`]) when another runner
+    /// advanced the job first.
     pub async fn run(&self) -> Result<RewrapState, KekError> {
         let primary = self.vault.cipher().keyring().primary_version();
-        let (mut state, first) = match self.store.load() {
+        let (mut state, first) = match self.store.load().await? {
             Some(job @ (RewrapState::Running { .. } | RewrapState::Verifying { .. })) => {
                 (job, RewrapInput::Recover)
             }
@@ -187,7 +164,7 @@ impl<'a> RewrapRunner<'a> {
             state = transition.state;
             for command in transition.commands {
                 match command {
-                    RewrapCommand::SaveJob => self.store.save(&state),
+                    RewrapCommand::SaveJob => self.store.save(&state, self.clock.now()).await?,
                     RewrapCommand::ReportProgress(progress) => {
                         if let Some(callback) = &self.progress {
                             callback(&progress);

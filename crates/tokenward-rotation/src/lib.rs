@@ -234,7 +234,10 @@
 //!   first, one [`RateLimiter`] token per Item; one limiter per Plaid client).
 //! - [`RewrapRunner`]: the rewrap job over `Vault::rewrap_batch`, one limiter token per batch,
 //!   a [`ProgressCallback`], state saved in a [`JobStore`] after every batch and resumed from
-//!   it, verified at the end (nothing left under other versions, a sample opens).
+//!   it, verified at the end (nothing left under other versions, a sample opens). The
+//!   [`VaultJobStore`] keeps the job in the vault (`Vault::save_rewrap_job`, compare-and-swapped
+//!   on a revision so two runners never both advance one job): a crashed job resumes at its
+//!   cursor with its counters. [`MemoryJobStore`] keeps it in memory (tests, one-shot tools).
 //! - [`KekManager`]: the KEK machine over the vault's keyring; `disable` reads
 //!   `Vault::envelopes_under` first and is refused while any envelope is under the version.
 //! - Incidents: [`token_leaked`] (rotate with `reason = compromise`, then probe the old token
@@ -253,9 +256,8 @@
 //! Known limits of the drivers, each because the vault does not store it yet: the health
 //! deadline and `as_of` (events are applied in arrival order across restarts); the KEK
 //! machine's compromised flag and disable times ([`KekManager`] keeps them in memory); the
-//! rewrap job's state ([`MemoryJobStore`]; a job restarted from nothing is still correct,
-//! every row update being a CAS); the attempt id of an Item recovered in `Verifying` (the
-//! promote closed the attempt; recovery uses a placeholder id, left out of audit notes).
+//! attempt id of an Item recovered in `Verifying` (the promote closed the attempt; recovery
+//! uses a placeholder id, left out of audit notes).
 //!
 //! # Features
 //!
@@ -269,6 +271,7 @@ mod batch;
 mod driver;
 pub mod health;
 mod health_driver;
+mod job_store;
 mod jobs;
 pub mod kek;
 pub mod rewrap;
@@ -280,9 +283,10 @@ pub use driver::{
     AlertEvent, AlertSink, Clock, DriverError, RotationReport, Rotator, RotatorConfig, SystemClock,
 };
 pub use health_driver::{HealthDriver, HealthReport};
+pub use job_store::{JobStore, JobStoreError, MemoryJobStore, VaultJobStore};
 pub use jobs::{
-    IncidentReport, JobStore, KekError, KekManager, MemoryJobStore, ProgressCallback, RewrapRunner,
-    kek_compromised, token_leaked,
+    IncidentReport, KekError, KekManager, ProgressCallback, RewrapRunner, kek_compromised,
+    token_leaked,
 };
 pub use types::{
     Actor, AttemptId, AuditEvent, MAX_ACTOR_LEN, Machine, RotationReason, Timestamp, TokenVersion,

@@ -57,6 +57,27 @@ pub enum PauseReason {
     VerifyFailed,
 }
 
+impl PauseReason {
+    /// Every reason, for parsing a stored name.
+    pub const ALL: [PauseReason; 4] = [
+        PauseReason::Operator,
+        PauseReason::ErrorRate,
+        PauseReason::RateLimited,
+        PauseReason::VerifyFailed,
+    ];
+
+    /// The stable snake-case name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            PauseReason::Operator => "operator",
+            PauseReason::ErrorRate => "error_rate",
+            PauseReason::RateLimited => "rate_limited",
+            PauseReason::VerifyFailed => "verify_failed",
+        }
+    }
+}
+
 /// The state of a rewrap job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

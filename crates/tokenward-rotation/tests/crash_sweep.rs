@@ -33,9 +33,9 @@ use tokenward_rotation::{Actor, Clock, RotationReason, Rotator, RotatorConfig};
 use tokenward_sandbox::{FaultPlan, Sandbox};
 use tokenward_vault::{
     AttemptId, AttemptRecord, AuditNote, AuditRecord, BeginAttempt, Erasure, FinishAttempt, ItemId,
-    ItemRecord, Lease, LeaseError, LeaseOwner, Promote, ReadError, RewrapBatch, RewrapCursor,
-    RewrapError, SealedItem, SqlVault, StateChange, StateFilter, Timestamp, UserId, Vault,
-    WriteError,
+    ItemRecord, JobId, Lease, LeaseError, LeaseOwner, Promote, ReadError, RewrapBatch,
+    RewrapCursor, RewrapError, RewrapJobRecord, SealedItem, SqlVault, StateChange, StateFilter,
+    Timestamp, UserId, Vault, WriteError,
 };
 
 /// A vault whose process dies at the `crash_at`-th write.
@@ -259,6 +259,22 @@ impl Vault for Crashing {
     ) -> Result<Vec<AuditRecord>, ReadError> {
         self.inner.audit_since(since, limit).await
     }
+    async fn save_rewrap_job(
+        &self,
+        job: &RewrapJobRecord,
+        now: Timestamp,
+    ) -> Result<RewrapJobRecord, WriteError> {
+        self.inner.save_rewrap_job(job, now).await
+    }
+
+    async fn rewrap_job(&self, job_id: &JobId) -> Result<Option<RewrapJobRecord>, ReadError> {
+        self.inner.rewrap_job(job_id).await
+    }
+
+    async fn unfinished_rewrap_jobs(&self) -> Result<Vec<RewrapJobRecord>, ReadError> {
+        self.inner.unfinished_rewrap_jobs().await
+    }
+
     async fn erase_user(
         &self,
         user_id: &UserId,

@@ -198,17 +198,23 @@ async fn rewrap_job_reports_progress_resumes_verifies_and_reruns_as_a_no_op() {
     let store = MemoryJobStore::default();
     let first = vault.rewrap_batch(None, 2, now()).await.unwrap();
     assert_eq!(first.rewrapped, 2);
-    store.save(&RewrapState::Running {
-        target: v2,
-        cursor: first
-            .next_cursor
-            .map(|c| tokenward_rotation::rewrap::Cursor::new(c.as_str())),
-        progress: Progress {
-            planned: 7,
-            rewrapped: 2,
-            ..Progress::default()
-        },
-    });
+    store
+        .save(
+            &RewrapState::Running {
+                target: v2,
+                cursor: first
+                    .next_cursor
+                    .map(|c| tokenward_rotation::rewrap::Cursor::new(c.as_str())),
+                progress: Progress {
+                    planned: 7,
+                    rewrapped: 2,
+                    ..Progress::default()
+                },
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
 
     let seen = Arc::new(Mutex::new(Vec::<Progress>::new()));
     let sink = Arc::clone(&seen);

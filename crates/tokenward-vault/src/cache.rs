@@ -39,8 +39,8 @@ use tokio::time::Instant;
 use crate::error::{LeaseError, OpenError, ReadError, RewrapError, WriteError};
 use crate::types::{
     AttemptId, AttemptRecord, AuditNote, AuditRecord, BeginAttempt, Erasure, FinishAttempt,
-    HealthState, ItemId, ItemRecord, Lease, LeaseOwner, Promote, RewrapBatch, RewrapCursor,
-    StateChange, StateFilter, Timestamp, UserId,
+    HealthState, ItemId, ItemRecord, JobId, Lease, LeaseOwner, Promote, RewrapBatch, RewrapCursor,
+    RewrapJobRecord, StateChange, StateFilter, Timestamp, UserId,
 };
 use crate::vault::{SealedItem, StoredToken, Vault, open_sealed};
 
@@ -688,6 +688,22 @@ impl<V: Vault> Vault for CachedVault<V> {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, ReadError> {
         self.inner.audit_since(since, limit).await
+    }
+
+    async fn save_rewrap_job(
+        &self,
+        job: &RewrapJobRecord,
+        now: Timestamp,
+    ) -> Result<RewrapJobRecord, WriteError> {
+        self.inner.save_rewrap_job(job, now).await
+    }
+
+    async fn rewrap_job(&self, job_id: &JobId) -> Result<Option<RewrapJobRecord>, ReadError> {
+        self.inner.rewrap_job(job_id).await
+    }
+
+    async fn unfinished_rewrap_jobs(&self) -> Result<Vec<RewrapJobRecord>, ReadError> {
+        self.inner.unfinished_rewrap_jobs().await
     }
 
     async fn erase_user(

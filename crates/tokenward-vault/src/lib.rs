@@ -28,6 +28,10 @@
 //!   [`Vault::open_attempts`] is what crash recovery reads.
 //! - **KEK rewrap** in resumable, compare-and-swapped batches ([`Vault::rewrap_batch`]), and
 //!   [`Vault::envelopes_under`] so a KEK version still in use is never disabled.
+//! - **Rewrap jobs** survive a crash: [`Vault::save_rewrap_job`] stores a job's state, cursor
+//!   and counters as plain fields ([`RewrapJobRecord`]), compare-and-swapped on a revision so
+//!   two runners cannot both advance one job; [`Vault::rewrap_job`] loads it and
+//!   [`Vault::unfinished_rewrap_jobs`] lists what a restarted process resumes.
 //! - **Erasure** of a user (GDPR, [`Vault::erase_user`]), idempotent.
 //! - **Time is an argument.** Every call whose outcome depends on time takes `now`.
 //!
@@ -81,13 +85,15 @@
 //!
 //! # Schema
 //!
-//! Three tables (the SQL is in `migrations/{sqlite,postgres}/`): `items` (one row per Item:
+//! Four tables (the SQL is in `migrations/{sqlite,postgres}/`): `items` (one row per Item:
 //! ids, token version, `twe1:` envelope text, KEK version, states, lease, times; indexed by
 //! KEK version, user and each state), `attempts` (rotation write-ahead records and stashed
-//! tokens) and `audit` (the journal). Migrations are versioned in `tokenward_schema_version`
-//! and run in one transaction on open (on Postgres under an advisory lock, so app instances
-//! opening at once are safe). Times are milliseconds since the Unix epoch; states are stored
-//! as lower-case text and parsed strictly (an unknown value is a [`MalformedRow`]).
+//! tokens), `audit` (the journal) and, from schema version 2, `rewrap_jobs` (one row per
+//! rewrap job: state, cursor, target KEK version, counters, revision, times). Migrations are
+//! versioned in `tokenward_schema_version` and run in one transaction on open (on Postgres
+//! under an advisory lock, so app instances opening at once are safe). Times are milliseconds
+//! since the Unix epoch; states are stored as lower-case text and parsed strictly (an unknown
+//! value is a [`MalformedRow`]).
 //!
 //! # Features
 //!
@@ -125,9 +131,9 @@ pub use error::{
 pub use sql::{Backend, SCHEMA_VERSION, SqlVault};
 pub use types::{
     AttemptId, AttemptRecord, AttemptStatus, AuditEvent, AuditNote, AuditRecord, BeginAttempt,
-    CredentialState, Erasure, FinishAttempt, HealthState, ItemId, ItemRecord, Lease, LeaseOwner,
-    MAX_ID_LEN, MAX_REASON_LEN, Promote, RewrapBatch, RewrapCursor, RewrapFailure, RewrapRow,
-    StateChange, StateFilter, Timestamp, UserId,
+    CredentialState, Erasure, FinishAttempt, HealthState, ItemId, ItemRecord, JobId, Lease,
+    LeaseOwner, MAX_ID_LEN, MAX_REASON_LEN, Promote, RewrapBatch, RewrapCursor, RewrapFailure,
+    RewrapJobRecord, RewrapRow, StateChange, StateFilter, Timestamp, UserId,
 };
 pub use vault::{
     ATTEMPT_PURPOSE, ITEM_PURPOSE, SealedItem, StoredToken, Vault, attempt_context, item_context,

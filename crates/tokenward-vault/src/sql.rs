@@ -21,9 +21,9 @@ use crate::error::{
 };
 use crate::types::{
     AttemptId, AttemptRecord, AttemptStatus, AuditEvent, AuditNote, AuditRecord, BeginAttempt,
-    CredentialState, Erasure, FinishAttempt, HealthState, ItemId, ItemRecord, Lease, LeaseOwner,
-    Promote, RewrapBatch, RewrapCursor, RewrapFailure, RewrapPhase, RewrapRow, StateChange,
-    StateFilter, Timestamp, UserId,
+    CredentialState, Erasure, FinishAttempt, HealthState, ItemId, ItemRecord, JobId, Lease,
+    LeaseOwner, Promote, RewrapBatch, RewrapCursor, RewrapFailure, RewrapJobRecord, RewrapPhase,
+    RewrapRow, StateChange, StateFilter, Timestamp, UserId,
 };
 use crate::vault::{SealedItem, Vault, attempt_context, item_context};
 
@@ -62,24 +62,38 @@ impl std::fmt::Debug for SqlVault {
 type Migrations = &'static [(i64, &'static str, &'static str)];
 
 #[cfg(feature = "sqlite")]
-const SQLITE_MIGRATIONS: Migrations = &[(
-    1,
-    "items, attempts, audit",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "items, attempts, audit",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "rewrap jobs",
+        include_str!("../migrations/sqlite/0002_rewrap_jobs.sql"),
+    ),
+];
 
 #[cfg(feature = "postgres")]
-const POSTGRES_MIGRATIONS: Migrations = &[(
-    1,
-    "items, attempts, audit",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const POSTGRES_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "items, attempts, audit",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "rewrap jobs",
+        include_str!("../migrations/postgres/0002_rewrap_jobs.sql"),
+    ),
+];
 
 /// Rows per multi-row rewrap `UPDATE` (5 parameters each: far under both drivers' limits).
 const REWRAP_CHUNK: usize = 200;
 
 /// The newest schema version this library knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The most connections a Postgres pool opens.
 #[cfg(feature = "postgres")]
@@ -411,6 +425,9 @@ const ITEM_COLS: &str = "item_id, user_id, token_version, kek_version, credentia
 const ATTEMPT_COLS: &str = "attempt_id, item_id, from_version, status, reason, actor, \
      lease_epoch, created_at, sent_at, stashed_kek_version, stashed_at, request_id, finished_at";
 
+const JOB_COLS: &str = "job_id, revision, state, reason, cursor, target_kek_version, planned, \
+     rewrapped, skipped, failed, batches, rounds, finished_at, updated_at";
+
 const AUDIT_COLS: &str =
     "id, item_id, event, from_state, to_state, reason, actor, at, request_id, attempt_id";
 
@@ -587,6 +604,29 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, MalformedRow> {
         at: c.time("at")?,
         request_id: c.opt_string("request_id")?,
         attempt_id: c.opt_parse("attempt_id")?,
+    })
+}
+
+fn job_from_row(row: &AnyRow) -> Result<RewrapJobRecord, MalformedRow> {
+    let c = Cols {
+        row,
+        table: "rewrap_jobs",
+    };
+    Ok(RewrapJobRecord {
+        job_id: c.parse("job_id")?,
+        revision: c.u64("revision")?,
+        state: c.string("state")?,
+        reason: c.opt_string("reason")?,
+        cursor: c.opt_string("cursor")?,
+        target_kek_version: c.kek("target_kek_version")?,
+        planned: c.u64("planned")?,
+        rewrapped: c.u64("rewrapped")?,
+        skipped: c.u64("skipped")?,
+        failed: c.u64("failed")?,
+        batches: c.u64("batches")?,
+        rounds: c.u64("rounds")?,
+        finished_at: c.opt_time("finished_at")?,
+        updated_at: c.time("updated_at")?,
     })
 }
 
@@ -1820,6 +1860,85 @@ impl Vault for SqlVault {
             .await?;
         rows.iter()
             .map(|r| audit_from_row(r).map_err(ReadError::from))
+            .collect()
+    }
+
+    async fn save_rewrap_job(
+        &self,
+        job: &RewrapJobRecord,
+        now: Timestamp,
+    ) -> Result<RewrapJobRecord, WriteError> {
+        job.check()?;
+        let next = job
+            .revision
+            .checked_add(1)
+            .ok_or(InvalidInput::OutOfRange("revision"))?;
+        // One statement either way, so the compare-and-swap is atomic on both databases; a
+        // new job that lost the race to another runner's insert does nothing and conflicts.
+        let sql = if job.revision == 0 {
+            "INSERT INTO rewrap_jobs (revision, state, reason, cursor, target_kek_version, \
+             planned, rewrapped, skipped, failed, batches, rounds, finished_at, updated_at, \
+             job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (job_id) DO NOTHING"
+        } else {
+            "UPDATE rewrap_jobs SET revision = $1, state = $2, reason = $3, cursor = $4, \
+             target_kek_version = $5, planned = $6, rewrapped = $7, skipped = $8, failed = $9, \
+             batches = $10, rounds = $11, finished_at = $12, updated_at = $13 \
+             WHERE job_id = $14 AND revision = $15"
+        };
+        let mut query = sqlx::query(sql)
+            .bind(to_i64(next, "revision")?)
+            .bind(job.state.as_str())
+            .bind(job.reason.clone())
+            .bind(job.cursor.clone())
+            .bind(kek_i64(job.target_kek_version))
+            .bind(to_i64(job.planned, "planned")?)
+            .bind(to_i64(job.rewrapped, "rewrapped")?)
+            .bind(to_i64(job.skipped, "skipped")?)
+            .bind(to_i64(job.failed, "failed")?)
+            .bind(to_i64(job.batches, "batches")?)
+            .bind(to_i64(job.rounds, "rounds")?)
+            .bind(job.finished_at.map(Timestamp::unix_millis))
+            .bind(now.unix_millis())
+            .bind(job.job_id.as_str());
+        if job.revision != 0 {
+            query = query.bind(to_i64(job.revision, "revision")?);
+        }
+        let written = query.execute(&self.pool).await?.rows_affected();
+        if written == 0 {
+            let actual = self
+                .rewrap_job(&job.job_id)
+                .await?
+                .map_or(0, |stored| stored.revision);
+            return Err(WriteError::VersionConflict {
+                expected: job.revision,
+                actual,
+            });
+        }
+        Ok(RewrapJobRecord {
+            revision: next,
+            updated_at: now,
+            ..job.clone()
+        })
+    }
+
+    async fn rewrap_job(&self, job_id: &JobId) -> Result<Option<RewrapJobRecord>, ReadError> {
+        let sql = format!("SELECT {JOB_COLS} FROM rewrap_jobs WHERE job_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(job_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(job_from_row).transpose()?)
+    }
+
+    async fn unfinished_rewrap_jobs(&self) -> Result<Vec<RewrapJobRecord>, ReadError> {
+        let sql = format!(
+            "SELECT {JOB_COLS} FROM rewrap_jobs WHERE finished_at IS NULL \
+             ORDER BY updated_at, job_id"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| job_from_row(r).map_err(ReadError::from))
             .collect()
     }
 

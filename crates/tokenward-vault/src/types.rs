@@ -91,6 +91,12 @@ id_type!(
     LeaseOwner,
     "a lease owner"
 );
+id_type!(
+    /// The id of a KEK rewrap job: the key of its saved state
+    /// ([`save_rewrap_job`](crate::Vault::save_rewrap_job)).
+    JobId,
+    "a job id"
+);
 
 /// A point in time, in milliseconds since the Unix epoch.
 ///
@@ -651,6 +657,80 @@ pub struct RewrapBatch {
     pub changed_items: Vec<ItemId>,
     /// Where the next batch starts; `None` when the pass is complete.
     pub next_cursor: Option<RewrapCursor>,
+}
+
+/// A KEK rewrap job's saved state, as plain fields: the caller (the rotation crate's job
+/// machine) maps its state to and from them; the vault stores them and compare-and-swaps on
+/// `revision` ([`save_rewrap_job`](crate::Vault::save_rewrap_job)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewrapJobRecord {
+    /// The job.
+    pub job_id: JobId,
+    /// The revision the caller read (0 for a job not yet saved); a save stores `revision + 1`.
+    pub revision: u64,
+    /// The job machine's state name (1 to [`MAX_ID_LEN`] bytes of printable ASCII).
+    pub state: String,
+    /// Why the job is in that state (a pause reason), same rules as `state`.
+    pub reason: Option<String>,
+    /// The last key done (a [`RewrapCursor`] in text form); `None` at the start of a pass.
+    pub cursor: Option<String>,
+    /// The KEK version the job moves envelopes to (every other version is a source).
+    pub target_kek_version: KeyVersion,
+    /// Envelopes under other versions when the job was planned.
+    pub planned: u64,
+    /// Envelopes rewrapped so far.
+    pub rewrapped: u64,
+    /// Envelopes skipped (already moved).
+    pub skipped: u64,
+    /// Envelopes that failed.
+    pub failed: u64,
+    /// Batches done.
+    pub batches: u64,
+    /// Verification rounds that went back to running.
+    pub rounds: u64,
+    /// When the job finished; `None` while it is unfinished
+    /// ([`unfinished_rewrap_jobs`](crate::Vault::unfinished_rewrap_jobs)).
+    pub finished_at: Option<Timestamp>,
+    /// When it was last saved (set by the vault from `now`).
+    pub updated_at: Timestamp,
+}
+
+impl RewrapJobRecord {
+    /// A record of a job not yet saved (revision 0), in `state`, with zero counters.
+    #[must_use]
+    pub fn new(job_id: JobId, state: impl Into<String>, target_kek_version: KeyVersion) -> Self {
+        RewrapJobRecord {
+            job_id,
+            revision: 0,
+            state: state.into(),
+            reason: None,
+            cursor: None,
+            target_kek_version,
+            planned: 0,
+            rewrapped: 0,
+            skipped: 0,
+            failed: 0,
+            batches: 0,
+            rounds: 0,
+            finished_at: None,
+            updated_at: Timestamp::from_unix_millis(0),
+        }
+    }
+
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "postgres")),
+        allow(dead_code, reason = "the SQL stores are behind features")
+    )]
+    pub(crate) fn check(&self) -> Result<(), InvalidInput> {
+        check_id(&self.state, "a rewrap job state")?;
+        if let Some(reason) = &self.reason {
+            check_id(reason, "a rewrap job reason")?;
+        }
+        if let Some(cursor) = &self.cursor {
+            cursor.parse::<RewrapCursor>()?;
+        }
+        Ok(())
+    }
 }
 
 fn check_id(value: &str, what: &'static str) -> Result<(), InvalidInput> {

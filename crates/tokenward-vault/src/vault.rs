@@ -10,8 +10,8 @@ use tokenward_redact::AccessToken;
 use crate::error::{LeaseError, ReadError, RewrapError, WriteError};
 use crate::types::{
     AttemptId, AttemptRecord, AuditNote, AuditRecord, BeginAttempt, Erasure, FinishAttempt, ItemId,
-    ItemRecord, Lease, LeaseOwner, Promote, RewrapBatch, RewrapCursor, StateChange, StateFilter,
-    Timestamp, UserId,
+    ItemRecord, JobId, Lease, LeaseOwner, Promote, RewrapBatch, RewrapCursor, RewrapJobRecord,
+    StateChange, StateFilter, Timestamp, UserId,
 };
 
 /// The context purpose of an Item's current token.
@@ -296,6 +296,29 @@ pub trait Vault: Send + Sync {
         limit: u32,
         now: Timestamp,
     ) -> Result<RewrapBatch, RewrapError>;
+
+    /// Saves a KEK rewrap job's state, compare-and-swapped on `job.revision` (the revision
+    /// the caller read; 0 creates the job), and returns it as stored: revision + 1,
+    /// `updated_at = now`. Two runners that loaded the same revision cannot both advance the
+    /// job: the second save fails.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::VersionConflict`] with the stored revision (0 when the job does not
+    /// exist) when it is not `job.revision`; [`WriteError::InvalidInput`] for a bad state,
+    /// reason or cursor, or a counter over `i64::MAX`; store failures.
+    async fn save_rewrap_job(
+        &self,
+        job: &RewrapJobRecord,
+        now: Timestamp,
+    ) -> Result<RewrapJobRecord, WriteError>;
+
+    /// A rewrap job's saved state, or `None` if it was never saved.
+    async fn rewrap_job(&self, job_id: &JobId) -> Result<Option<RewrapJobRecord>, ReadError>;
+
+    /// Every rewrap job without `finished_at`, least recently saved first: what a restarted
+    /// process resumes.
+    async fn unfinished_rewrap_jobs(&self) -> Result<Vec<RewrapJobRecord>, ReadError>;
 
     /// The Item's audit journal, oldest first.
     async fn audit(&self, item_id: &ItemId) -> Result<Vec<AuditRecord>, ReadError>;

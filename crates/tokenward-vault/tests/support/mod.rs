@@ -20,8 +20,8 @@ use tokenward_redact::AccessToken;
 use tokenward_testkit::canary;
 use tokenward_vault::{
     AttemptId, AttemptStatus, AuditEvent, AuditNote, BeginAttempt, CredentialState, FinishAttempt,
-    HealthState, InvalidInput, ItemId, LeaseError, LeaseOwner, Promote, ReadError, SqlVault,
-    StateChange, StateFilter, Timestamp, UserId, Vault, WriteError,
+    HealthState, InvalidInput, ItemId, JobId, LeaseError, LeaseOwner, Promote, ReadError,
+    RewrapJobRecord, SqlVault, StateChange, StateFilter, Timestamp, UserId, Vault, WriteError,
 };
 
 pub const T0: Timestamp = Timestamp::from_unix_millis(1_767_225_600_000);
@@ -72,6 +72,7 @@ pub async fn suite(vault: &SqlVault, keyring: &Keyring) {
     erasure(vault).await;
     no_token_in_audit_or_errors(vault).await;
     rewrap_and_disabled_key(vault, keyring).await;
+    rewrap_jobs(vault, keyring).await;
 }
 
 async fn round_trip_and_errors(vault: &SqlVault) {
@@ -1050,6 +1051,94 @@ async fn rewrap_and_disabled_key(vault: &SqlVault, keyring: &Keyring) {
     }
     assert_eq!(vault.envelopes_under(new).await.unwrap(), 0);
     assert_eq!(vault.get(&j).await.unwrap().token, token(200));
+}
+
+/// Rewrap job records: a round trip, compare-and-swap on the revision (two runners that read
+/// the same revision: one wins), the unfinished listing, and bad fields refused.
+async fn rewrap_jobs(vault: &SqlVault, keyring: &Keyring) {
+    let target = keyring.primary_version().unwrap();
+    let id = JobId::new("rewrap-1").unwrap();
+    assert_eq!(vault.rewrap_job(&id).await.unwrap(), None);
+
+    let mut job = RewrapJobRecord::new(id.clone(), "running", target);
+    job.planned = 10;
+    let saved = vault.save_rewrap_job(&job, at(30)).await.unwrap();
+    assert_eq!((saved.revision, saved.updated_at), (1, at(30)));
+    assert_eq!(vault.rewrap_job(&id).await.unwrap(), Some(saved.clone()));
+    // A second creation of the same job conflicts.
+    assert!(matches!(
+        vault.save_rewrap_job(&job, at(30)).await,
+        Err(WriteError::VersionConflict {
+            expected: 0,
+            actual: 1
+        })
+    ));
+
+    // Two runners loaded revision 1: the first to save advances it, the second is refused.
+    let mut first = saved.clone();
+    first.cursor = Some("items:item-000005".into());
+    first.rewrapped = 5;
+    first.batches = 1;
+    let first = vault.save_rewrap_job(&first, at(31)).await.unwrap();
+    assert_eq!(first.revision, 2);
+    let mut second = saved.clone();
+    second.cursor = Some("items:item-000003".into());
+    assert!(matches!(
+        vault.save_rewrap_job(&second, at(31)).await,
+        Err(WriteError::VersionConflict {
+            expected: 1,
+            actual: 2
+        })
+    ));
+    let stored = vault.rewrap_job(&id).await.unwrap().unwrap();
+    assert_eq!(stored, first);
+    assert_eq!(stored.cursor.as_deref(), Some("items:item-000005"));
+
+    let other = JobId::new("rewrap-2").unwrap();
+    let paused = RewrapJobRecord {
+        reason: Some("operator".into()),
+        ..RewrapJobRecord::new(other.clone(), "paused", target)
+    };
+    vault.save_rewrap_job(&paused, at(32)).await.unwrap();
+    let unfinished: Vec<JobId> = vault
+        .unfinished_rewrap_jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job_id)
+        .collect();
+    assert_eq!(unfinished, [id.clone(), other.clone()]);
+
+    let mut done = stored;
+    done.state = "completed".into();
+    done.cursor = None;
+    done.finished_at = Some(at(33));
+    let done = vault.save_rewrap_job(&done, at(33)).await.unwrap();
+    assert_eq!(done.finished_at, Some(at(33)));
+    let unfinished = vault.unfinished_rewrap_jobs().await.unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].job_id, other);
+
+    // Bad fields are refused before anything is written.
+    let mut bad = done.clone();
+    bad.state = "has space".into();
+    assert!(matches!(
+        vault.save_rewrap_job(&bad, at(34)).await,
+        Err(WriteError::InvalidInput(_))
+    ));
+    let mut bad = done.clone();
+    bad.cursor = Some("nowhere".into());
+    assert!(matches!(
+        vault.save_rewrap_job(&bad, at(34)).await,
+        Err(WriteError::InvalidInput(_))
+    ));
+    let mut bad = done.clone();
+    bad.rewrapped = u64::MAX;
+    assert!(matches!(
+        vault.save_rewrap_job(&bad, at(34)).await,
+        Err(WriteError::InvalidInput(InvalidInput::OutOfRange(_)))
+    ));
+    assert_eq!(vault.rewrap_job(&id).await.unwrap(), Some(done));
 }
 
 /// The URL of a test service from `var`: `None` (with a message) when unset, so the caller
