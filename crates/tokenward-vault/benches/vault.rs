@@ -2,12 +2,15 @@
 //!
 //! - `get/sqlite_file` and `get/sqlite_memory`: `Vault::get` (read + open) against the bare
 //!   `SELECT` on the sqlx pool, the envelope open alone, and (file) the bare `SELECT` on a
-//!   `rusqlite` connection, the file store's read path;
+//!   `rusqlite` connection, the read path of both stores;
 //! - `get/postgres`: the same on Postgres (`TOKENWARD_TEST_POSTGRES_URL`; skipped when unset);
 //! - `get/redis`: a cache hit through `CachedVault` (`TOKENWARD_TEST_REDIS_URL`) against the
 //!   uncached `SQLite` get;
 //! - `rewrap/sqlite`: a full rewrap pass over N envelopes in a `SQLite` file, against
-//!   `Cipher::rewrap_batch` over the same N envelopes in memory (the crypto alone).
+//!   `Cipher::rewrap_batch` over the same N envelopes in memory (the crypto alone);
+//! - `rewrap/sqlite_large`: only when `TOKENWARD_BENCH_REWRAP_ROWS` is set (e.g. `1000000`):
+//!   one timed rewrap pass over that many envelopes in a `SQLite` file, printed to stderr (one
+//!   pass, not criterion samples: a million rows takes tens of seconds).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -274,5 +277,111 @@ fn rewrap_sqlite(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, get_sqlite, get_postgres, get_redis, rewrap_sqlite);
+/// One timed rewrap pass over `TOKENWARD_BENCH_REWRAP_ROWS` envelopes in a `SQLite` file.
+///
+/// The rows are sealed with the real cipher and inserted in one `rusqlite` transaction (the
+/// `items` columns `insert_item` writes, without its audit records, which a rewrap never
+/// reads); then the KEK is rotated and `rewrap_batch` runs to completion in batches of
+/// `REWRAP_BATCH`, as a rewrap job does.
+fn rewrap_sqlite_large(_: &mut Criterion) {
+    let Ok(rows) = std::env::var("TOKENWARD_BENCH_REWRAP_ROWS") else {
+        return;
+    };
+    let rows: u32 = rows
+        .parse()
+        .expect("TOKENWARD_BENCH_REWRAP_ROWS: a row count");
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rewrap-large.db");
+    let keyring = Arc::new(Keyring::generate().unwrap());
+    let cipher = Cipher::new(Arc::clone(&keyring));
+    let vault = rt
+        .block_on(SqlVault::sqlite_file(
+            &path,
+            Cipher::new(Arc::clone(&keyring)),
+        ))
+        .unwrap();
+
+    let start = Instant::now();
+    let user = UserId::new("user-1").unwrap();
+    let mut connection = rusqlite::Connection::open(&path).unwrap();
+    let tx = connection.transaction().unwrap();
+    let mut old_kek = None;
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO items (item_id, user_id, token_version, envelope, kek_version, \
+                 credential_state, health_state, lease_epoch, created_at, updated_at) \
+                 VALUES (?1, ?2, 1, ?3, ?4, 'active', 'healthy', 0, ?5, ?5)",
+            )
+            .unwrap();
+        for n in 0..rows {
+            let id = item(n);
+            let context = item_context(&id, &user, 1).unwrap();
+            let envelope = cipher
+                .seal(token(n).expose_secret().as_bytes(), &context)
+                .unwrap();
+            old_kek = Some(envelope.kek_version());
+            insert
+                .execute(rusqlite::params![
+                    id.as_str(),
+                    user.as_str(),
+                    envelope.to_text(),
+                    i64::from(envelope.kek_version().get()),
+                    NOW.unix_millis(),
+                ])
+                .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    drop(connection);
+    let old_kek = old_kek.expect("TOKENWARD_BENCH_REWRAP_ROWS: at least one row");
+    eprintln!(
+        "rewrap/sqlite_large: filled {rows} rows in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+
+    let next = keyring.add_staged().unwrap();
+    keyring.promote(next).unwrap();
+    let start = Instant::now();
+    let (rewrapped, batches) = rt.block_on(async {
+        let mut cursor = None;
+        let (mut rewrapped, mut batches) = (0, 0_u32);
+        loop {
+            let batch = vault
+                .rewrap_batch(cursor.as_ref(), REWRAP_BATCH, NOW)
+                .await
+                .unwrap();
+            assert!(batch.failed.is_empty());
+            rewrapped += batch.rewrapped;
+            batches += 1;
+            cursor = batch.next_cursor;
+            if cursor.is_none() {
+                break (rewrapped, batches);
+            }
+        }
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(rewrapped, u64::from(rows));
+    assert_eq!(rt.block_on(vault.envelopes_under(old_kek)).unwrap(), 0);
+    // A sample of rows still opens under the new primary.
+    for n in [0, rows / 2, rows - 1] {
+        assert_eq!(rt.block_on(vault.get(&item(n))).unwrap().token, token(n));
+    }
+    eprintln!(
+        "rewrap/sqlite_large: rewrapped {rewrapped} envelopes in {batches} batches of \
+         {REWRAP_BATCH} in {:.2} s ({:.0} envelopes/s)",
+        elapsed.as_secs_f64(),
+        f64::from(rows) / elapsed.as_secs_f64()
+    );
+}
+
+criterion_group!(
+    benches,
+    get_sqlite,
+    get_postgres,
+    get_redis,
+    rewrap_sqlite,
+    rewrap_sqlite_large
+);
 criterion_main!(benches);

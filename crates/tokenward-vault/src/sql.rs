@@ -45,7 +45,7 @@ pub struct SqlVault {
     pool: AnyPool,
     cipher: Cipher,
     backend: Backend,
-    /// The `SQLite` file's synchronous read connection for `get_sealed` (file stores only).
+    /// The synchronous `SQLite` read connection for `get_sealed` (file and in-memory stores).
     #[cfg(feature = "sqlite")]
     reader: Option<crate::sqlite_reader::Reader>,
 }
@@ -118,8 +118,25 @@ fn install_drivers() {
     });
 }
 
+/// A `file:` URI naming a new in-memory database: unique in this process (a counter), and
+/// unlikely to meet a name another library chose (a random part).
+#[cfg(feature = "sqlite")]
+fn memory_database_uri() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // RandomState is seeded from the OS once per process and varied per call.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("file:tokenward-{n}-{random:016x}")
+}
+
 impl SqlVault {
-    /// An in-memory `SQLite` vault (one connection; the data lives as long as the vault).
+    /// An in-memory `SQLite` vault (one write connection; the data lives as long as the vault).
+    ///
+    /// The database is a named one in `SQLite`'s shared cache, unique to this vault, so `get`
+    /// reads it through a synchronous connection as a file store does.
     ///
     /// # Errors
     ///
@@ -127,15 +144,23 @@ impl SqlVault {
     #[cfg(feature = "sqlite")]
     pub async fn sqlite_memory(cipher: Cipher) -> Result<Self, OpenError> {
         install_drivers();
+        let uri = memory_database_uri();
         let pool = AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect("sqlite::memory:")
+            .connect(&format!("sqlite:{uri}?mode=memory&cache=shared"))
             .await
             .map_err(|e| OpenError::Connect(e.into()))?;
-        Self::finish_open(pool, cipher, Backend::Sqlite).await
+        let mut vault = Self::finish_open(pool, cipher, Backend::Sqlite).await?;
+        // After the migrations, so the reader sees the tables; the pool's connection (never
+        // closed while the vault lives) keeps the database alive.
+        vault.reader = Some(
+            crate::sqlite_reader::Reader::open_memory(&uri)
+                .map_err(|e| OpenError::Connect(crate::error::BackendError(Box::new(e))))?,
+        );
+        Ok(vault)
     }
 
     /// A `SQLite` vault in the file at `path` (created if missing), in WAL mode.
@@ -179,7 +204,7 @@ impl SqlVault {
         let mut vault = Self::finish_open(pool, cipher, Backend::Sqlite).await?;
         // After the migrations, so the reader sees the tables.
         vault.reader = Some(
-            crate::sqlite_reader::Reader::open(path)
+            crate::sqlite_reader::Reader::open_file(path)
                 .map_err(|e| OpenError::Connect(crate::error::BackendError(Box::new(e))))?,
         );
         Ok(vault)
@@ -2007,5 +2032,57 @@ impl Vault for SqlVault {
         .await?;
         tx.commit().await?;
         Ok(Erasure { items, attempts })
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use std::sync::Arc;
+
+    use tokenward_envelope::{Cipher, Keyring};
+    use tokenward_redact::AccessToken;
+
+    use super::SqlVault;
+    use crate::{AuditNote, ItemId, ReadError, Timestamp, UserId, Vault};
+
+    /// The in-memory store's reads are served by the synchronous reader, not the sqlx fallback.
+    #[tokio::test]
+    async fn in_memory_reads_take_the_synchronous_path() {
+        let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));
+        let vault = SqlVault::sqlite_memory(cipher).await.unwrap();
+        let reader = vault.reader.as_ref().unwrap();
+        let item = ItemId::new("item-1").unwrap();
+        assert!(matches!(
+            reader.get_sealed(&item),
+            Some(Err(ReadError::NotFound(_)))
+        ));
+        let token = AccessToken::new("access-sandbox-00000000-0000-4000-8000-000000000001");
+        vault
+            .insert_item(
+                &item,
+                &UserId::new("user-1").unwrap(),
+                &token.unwrap(),
+                &AuditNote::new("test", "exchange").unwrap(),
+                Timestamp::from_unix_millis(0),
+            )
+            .await
+            .unwrap();
+        let sealed = reader.get_sealed(&item).unwrap().unwrap();
+        assert_eq!(sealed.token_version, 1);
+
+        // A write not yet committed is never read: the reader gives way (`None`, the caller
+        // then waits on the pool), and reads the write once it commits.
+        let mut tx = vault.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("UPDATE items SET token_version = 2 WHERE item_id = $1")
+            .bind(item.as_str())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert!(reader.get_sealed(&item).is_none());
+        tx.commit().await.unwrap();
+        let sealed = reader.get_sealed(&item).unwrap().unwrap();
+        assert_eq!(sealed.token_version, 2);
     }
 }

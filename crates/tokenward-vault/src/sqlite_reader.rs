@@ -1,5 +1,6 @@
-//! The fast read path of a `SQLite` file store: one synchronous `rusqlite` connection, opened
-//! read-only on the same file, that serves [`Vault::get_sealed`](crate::Vault::get_sealed).
+//! The fast read path of a `SQLite` store: one synchronous `rusqlite` connection, opened
+//! read-only on the same file (or the same named in-memory database), that serves
+//! [`Vault::get_sealed`](crate::Vault::get_sealed).
 //!
 //! Why: sqlx runs each `SQLite` statement on a worker thread and hands the result back through
 //! a channel; that hop costs far more than the indexed read itself (see the crate README for
@@ -11,6 +12,13 @@
 //! library owns the file's locks in this process. The busy timeout is short, and any
 //! operational error (busy, I/O, a poisoned lock) gives `None`: the caller falls back to the
 //! sqlx path, which is always correct.
+//!
+//! An in-memory store is a named database in `SQLite`'s shared cache, so this connection and
+//! the sqlx pool's share one copy of the pages. Shared-cache connections lock per table and
+//! never read uncommitted data (`read_uncommitted` stays off): while a write transaction holds
+//! `items`, the read here fails at once with `SQLITE_LOCKED` and falls back to sqlx, which
+//! waits for the commit; a write that meets this reader mid-statement waits through
+//! `sqlite3_unlock_notify` (sqlx does that for every statement).
 
 use std::sync::Mutex;
 
@@ -28,11 +36,33 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn open(path: &str) -> Result<Self, rusqlite::Error> {
+    /// A reader of the `SQLite` file at `path`.
+    pub(crate) fn open_file(path: &str) -> Result<Self, rusqlite::Error> {
         let connection = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        Self::new(connection)
+    }
+
+    /// A reader of the shared-cache in-memory database `uri` (`file:<name>`), the name the
+    /// sqlx pool opened with `mode=memory&cache=shared`.
+    pub(crate) fn open_memory(uri: &str) -> Result<Self, rusqlite::Error> {
+        let connection = Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_MEMORY
+                | OpenFlags::SQLITE_OPEN_SHARED_CACHE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // The pages are shared with the pool's read-write connection, so the read-only flag
+        // may not hold there; this does, and the reader only ever runs one SELECT anyway.
+        connection.pragma_update(None, "query_only", true)?;
+        Self::new(connection)
+    }
+
+    fn new(connection: Connection) -> Result<Self, rusqlite::Error> {
         connection.busy_timeout(std::time::Duration::from_millis(20))?;
         // Fails now, not on the first read, if the schema is not what we expect.
         connection.prepare_cached(GET_SEALED)?;

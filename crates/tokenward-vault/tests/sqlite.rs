@@ -171,6 +171,35 @@ async fn file_reads_see_every_committed_write() {
     let vault = SqlVault::sqlite_file(dir.path().join("v.db"), cipher)
         .await
         .unwrap();
+    reads_see_every_committed_write(&vault).await;
+}
+
+#[tokio::test]
+async fn memory_reads_see_every_committed_write() {
+    let (_keyring, cipher) = keyring_and_cipher();
+    let vault = SqlVault::sqlite_memory(cipher).await.unwrap();
+    reads_see_every_committed_write(&vault).await;
+}
+
+#[tokio::test]
+async fn in_memory_vaults_are_separate_databases() {
+    let (_keyring, cipher) = keyring_and_cipher();
+    let a = SqlVault::sqlite_memory(cipher).await.unwrap();
+    let (_keyring, cipher) = keyring_and_cipher();
+    let b = SqlVault::sqlite_memory(cipher).await.unwrap();
+    let i = support::item(1);
+    a.insert_item(&i, &user(1), &token(1), &note("exchange"), T0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.get_sealed(&i).await,
+        Err(tokenward_vault::ReadError::NotFound(_))
+    ));
+    assert_eq!(a.get(&i).await.unwrap().token, token(1));
+}
+
+/// A `get` right after each write returns that write (the synchronous reader sees commits).
+async fn reads_see_every_committed_write(vault: &SqlVault) {
     let i = support::item(1);
     vault
         .insert_item(&i, &user(1), &token(1), &note("exchange"), T0)
