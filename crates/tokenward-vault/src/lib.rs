@@ -101,7 +101,7 @@
 //!   and listings go through sqlx; `get` reads through a synchronous, read-only `rusqlite`
 //!   connection to the same file (WAL mode) or the same shared-cache in-memory database,
 //!   because sqlx's worker-thread hop costs more than the read itself (figures in the README).
-//! - `postgres`: [`SqlVault::postgres`] and [`SqlVault::postgres_in_schema`].
+//! - `postgres`: `SqlVault::postgres` and `SqlVault::postgres_in_schema`.
 //! - `redis`: `CachedVault` and `CacheConfig`, a read-through cache of ciphertext with a TTL,
 //!   invalidated on every write; when Redis is unreachable, reads go to the store. The client
 //!   is the `redis` crate's multiplexed tokio connection, built without TLS (`redis://` only:
