@@ -53,7 +53,7 @@ pub use policy::{
 };
 pub use secret::{
     AccessToken, AccountNumber, ClientId, ClientSecret, LinkToken, ProcessorToken, PublicToken,
-    RoutingNumber, SecretError, wire,
+    RoutingNumber, SecretError, constant_time_eq, wire,
 };
 pub use serialize::{Redacted, to_json_vec};
 pub use tag::{PLACEHOLDER_PREFIX, Tag, TagError, is_placeholder};

@@ -712,7 +712,17 @@ fn write_placeholder(f: &mut fmt::Formatter<'_>, tag: &Tag) -> fmt::Result {
 /// differences are OR-ed together, with no early exit. `black_box` keeps the optimizer from
 /// turning the fold back into a short-circuiting compare. Lengths are compared first and are
 /// not hidden: the length of a Plaid token or bank number is not the secret part.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+///
+/// The secret types' `Eq` uses it; other tokenward crates use it for digests, MACs and
+/// credentials.
+///
+/// ```
+/// assert!(tokenward_redact::constant_time_eq(b"same", b"same"));
+/// assert!(!tokenward_redact::constant_time_eq(b"same", b"sane"));
+/// assert!(!tokenward_redact::constant_time_eq(b"same", b"sam"));
+/// ```
+#[must_use]
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -50,12 +50,12 @@ impl CursorKey {
         }
         let (body, tag) = bytes.split_at(BODY_LEN);
         let expected = hmac::sign(&self.0, body);
-        if !crate::ct_eq(expected.as_ref().get(..TAG_LEN)?, tag) {
+        if !tokenward_redact::constant_time_eq(expected.as_ref().get(..TAG_LEN)?, tag) {
             return None;
         }
         let (version, rest) = body.split_first()?;
         let (item, position) = rest.split_at(8);
-        if *version != VERSION || !crate::ct_eq(item, &item_tag(item_id)) {
+        if *version != VERSION || !tokenward_redact::constant_time_eq(item, &item_tag(item_id)) {
             return None;
         }
         Some(u64::from_be_bytes(position.try_into().ok()?))

@@ -251,8 +251,9 @@ impl Shared {
         };
         if let Some((id_hash, secret_hash)) = &self.config.credentials {
             // Both compared in full, digests of equal length, no early exit.
-            let id_ok = crate::ct_eq(&sha256(client_id.as_bytes()), id_hash);
-            let secret_ok = crate::ct_eq(&sha256(secret.as_bytes()), secret_hash);
+            let id_ok = tokenward_redact::constant_time_eq(&sha256(client_id.as_bytes()), id_hash);
+            let secret_ok =
+                tokenward_redact::constant_time_eq(&sha256(secret.as_bytes()), secret_hash);
             if !(id_ok & secret_ok) {
                 return Err(ApiError::invalid_api_keys());
             }

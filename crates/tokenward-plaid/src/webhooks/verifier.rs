@@ -284,7 +284,7 @@ impl WebhookVerifier {
         self.check_freshness(claims.iat, now_secs)?;
         // 6. The body hash, over the raw bytes, in constant time.
         let body_sha256 = sha256(body);
-        if !constant_time_eq(&body_sha256, &claims.body_sha256) {
+        if !tokenward_redact::constant_time_eq(&body_sha256, &claims.body_sha256) {
             return Err(VerifyError::BodyHashMismatch);
         }
         // 7. The event, then the replay guard (recorded only once all else succeeded).
@@ -371,18 +371,6 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Equality of two 32-byte digests whose running time does not depend on where they
-/// differ: every byte pair is combined with xor and or-folded with no early exit, and the one branch is
-/// on the folded result. (ring's `verify_slices_are_equal` would do, but is deprecated in
-/// newer ring; `black_box` keeps the optimiser from adding a shortcut.)
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
 fn hex(bytes: &[u8; 32]) -> String {
     let mut out = String::with_capacity(64);
     for byte in bytes {
@@ -403,18 +391,6 @@ mod tests {
     fn unix_seconds_both_sides_of_the_epoch() {
         assert_eq!(unix_seconds(UNIX_EPOCH + Duration::from_secs(5)), 5);
         assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_secs(5)), -5);
-    }
-
-    #[test]
-    fn constant_time_eq_compares() {
-        let a = [3u8; 32];
-        let mut b = a;
-        assert!(constant_time_eq(&a, &b));
-        b[31] ^= 1;
-        assert!(!constant_time_eq(&a, &b));
-        b[31] ^= 1;
-        b[0] ^= 0x80;
-        assert!(!constant_time_eq(&a, &b));
     }
 
     #[test]
