@@ -9,6 +9,8 @@
 //! | `redact`   | [`redact`] (default)   | `tokenward-redact`   |
 //! | `plaid`    | `plaid`                | `tokenward-plaid` (`http`, `webhooks` add the client and the verifier) |
 //! | `sandbox`  | `sandbox`              | `tokenward-sandbox`  |
+//! | `vault`    | `vault`                | `tokenward-vault` (SQLite; `postgres`, `redis` add the Postgres store and the Redis cache) |
+//! | `rotation` | `rotation`             | `tokenward-rotation` |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -41,3 +43,12 @@ pub use tokenward_plaid as plaid;
 /// A stateful, Plaid-compatible emulator for tests and demos (`tokenward-sandbox`).
 #[cfg(feature = "sandbox")]
 pub use tokenward_sandbox as sandbox;
+
+/// The encrypted token vault: SQLite, Postgres, a Redis ciphertext cache and the audit journal
+/// (`tokenward-vault`).
+#[cfg(feature = "vault")]
+pub use tokenward_vault as vault;
+
+/// Rotation state machines and the drivers that run them (`tokenward-rotation`).
+#[cfg(feature = "rotation")]
+pub use tokenward_rotation as rotation;
