@@ -44,8 +44,8 @@ pub use tokenward_plaid as plaid;
 #[cfg(feature = "sandbox")]
 pub use tokenward_sandbox as sandbox;
 
-/// The encrypted token vault: SQLite, Postgres, a Redis ciphertext cache and the audit journal
-/// (`tokenward-vault`).
+/// The encrypted token vault: an `SQLite` or Postgres store, a Redis ciphertext cache and the
+/// audit journal (`tokenward-vault`).
 #[cfg(feature = "vault")]
 pub use tokenward_vault as vault;
 
