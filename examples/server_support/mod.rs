@@ -244,6 +244,11 @@ impl ApiError {
         self
     }
 
+    /// The code.
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// The status.
     pub(crate) fn status(&self) -> StatusCode {
         self.status
