@@ -1,0 +1,117 @@
+//! Failures: one line on stderr, scrubbed, and a documented exit code.
+
+use std::error::Error;
+use std::fmt;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use tokenward_redact::Policy;
+use tokenward_redact::report::scrub_error_chain;
+
+/// The exit codes of every command (listed in `--help` and the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// Reading or writing a stream or file failed, or an unexpected internal error.
+    Failure = 1,
+    /// Bad flags or arguments.
+    Usage = 2,
+    /// Missing or invalid configuration: variables, keyring file (including its permissions),
+    /// vault URL, Plaid credentials.
+    Config = 3,
+    /// A safety rule refused the operation (plaintext to a terminal, disabling a key still in
+    /// use, overwriting a keyring).
+    Refused = 4,
+    /// The input is malformed: an envelope, JSON for `scrub --json`, a context, a body file.
+    Input = 5,
+    /// Verification failed: an envelope did not open (wrong key, wrong context, tampered), or
+    /// a webhook was rejected (bad signature, stale, body mismatch, unknown key, replay).
+    Rejected = 6,
+    /// Plaid or the network failed (including fetching a webhook verification key).
+    Network = 7,
+    /// The vault could not be opened, read or written.
+    Vault = 8,
+    /// The job did not finish: some Items were not rotated, or the rewrap job paused or
+    /// stopped early (rerun to resume).
+    Incomplete = 9,
+}
+
+/// Why a command failed. The message is scrubbed again when printed.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: Code,
+    message: String,
+}
+
+impl Failure {
+    /// A failure with its own message.
+    pub(crate) fn new(code: Code, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A failure whose message is `context: ` and the error's scrubbed chain of causes.
+    pub(crate) fn caused(code: Code, context: &str, error: &(dyn Error + 'static)) -> Self {
+        let chain = scrub_error_chain(error, &Policy::plaid());
+        Failure::new(code, format!("{context}: {chain}"))
+    }
+
+    /// A failure to read or write a stream or file.
+    pub(crate) fn io(context: &str, error: &std::io::Error) -> Self {
+        Failure::caused(Code::Failure, context, error)
+    }
+
+    /// The exit code.
+    pub(crate) fn code(&self) -> Code {
+        self.code
+    }
+
+    /// The message as printed: scrubbed, on one line.
+    pub(crate) fn line(&self) -> String {
+        one_line(&Policy::plaid().scrub_text(&self.message))
+    }
+
+    /// Prints `error: …` on stderr and returns the exit code.
+    pub(crate) fn report(&self) -> ExitCode {
+        print_error(&self.line());
+        ExitCode::from(self.code() as u8)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line())
+    }
+}
+
+/// Writes `error: <line>` to stderr (errors writing it are ignored: there is nowhere left to
+/// report them).
+pub(crate) fn print_error(line: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {line}");
+}
+
+/// Control characters (newlines included) become spaces, so a message is one line and cannot
+/// move the terminal's cursor.
+pub(crate) fn one_line(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    out.truncate(out.trim_end().len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_scrubbed_line() {
+        let token = "access-sandbox-de3ce8ef-33f8-452c-a685-8671031fc0f6";
+        let failure = Failure::new(Code::Input, format!("bad\n{token}\x1b[2J\n"));
+        assert_eq!(failure.line(), "bad [REDACTED:plaid.access_token] [2J");
+        assert_eq!(failure.code(), Code::Input);
+    }
+}
