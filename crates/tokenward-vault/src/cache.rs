@@ -542,6 +542,28 @@ impl<V: Vault> Vault for CachedVault<V> {
         result
     }
 
+    async fn record_health(
+        &self,
+        update: crate::HealthUpdate<'_>,
+        now: Timestamp,
+    ) -> Result<crate::HealthWrite, WriteError> {
+        // The cache holds envelopes only; health is not in it.
+        self.inner.record_health(update, now).await
+    }
+
+    async fn save_kek_record(
+        &self,
+        record: &crate::KekRecord,
+        note: &AuditNote,
+        now: Timestamp,
+    ) -> Result<crate::KekRecord, WriteError> {
+        self.inner.save_kek_record(record, note, now).await
+    }
+
+    async fn kek_records(&self) -> Result<Vec<crate::KekRecord>, ReadError> {
+        self.inner.kek_records().await
+    }
+
     async fn acquire_lease(
         &self,
         item_id: &ItemId,

@@ -136,6 +136,9 @@ pub enum ReadError {
     /// The store failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// This store does not keep what was asked (a `Vault` implementation that predates it).
+    #[error("this store does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// A failure to write to the vault. Nothing of a failed write is stored (one transaction).
@@ -226,6 +229,9 @@ pub enum WriteError {
     /// The store failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// This store does not keep what was asked (a `Vault` implementation that predates it).
+    #[error("this store does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// A failure to acquire, renew or release a lease.
@@ -302,6 +308,7 @@ impl From<ReadError> for WriteError {
             ReadError::Malformed(e) => WriteError::Malformed(e),
             ReadError::InvalidInput(e) => WriteError::InvalidInput(e),
             ReadError::Backend(e) => WriteError::Backend(e),
+            ReadError::Unsupported(what) => WriteError::Unsupported(what),
         }
     }
 }

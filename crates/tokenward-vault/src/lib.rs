@@ -32,6 +32,14 @@
 //!   and counters as plain fields ([`RewrapJobRecord`]), compare-and-swapped on a revision so
 //!   two runners cannot both advance one job; [`Vault::rewrap_job`] loads it and
 //!   [`Vault::unfinished_rewrap_jobs`] lists what a restarted process resumes.
+//! - **Health with its own time**: [`Vault::record_health`] keys every health change on the
+//!   event's time, so an out-of-order webhook never regresses an Item's health (an older
+//!   delivery is ignored and journalled as `health_ignored`); the `expiring_soon` deadline is
+//!   kept with it ([`ItemRecord::health_as_of`], [`ItemRecord::health_deadline`]).
+//! - **KEK lifecycle records** ([`Vault::save_kek_record`], [`Vault::kek_records`]): the state
+//!   of every KEK version (with the compromised flag and its times), compare-and-swapped on a
+//!   revision, one `kek_state` audit record per change, so a KEK playbook continues after a
+//!   restart where it stopped.
 //! - **Erasure** of a user (GDPR, [`Vault::erase_user`]), idempotent.
 //! - **Time is an argument.** Every call whose outcome depends on time takes `now`.
 //!
@@ -85,15 +93,24 @@
 //!
 //! # Schema
 //!
-//! Four tables (the SQL is in `migrations/{sqlite,postgres}/`): `items` (one row per Item:
+//! Five tables (the SQL is in `migrations/{sqlite,postgres}/`): `items` (one row per Item:
 //! ids, token version, `twe1:` envelope text, KEK version, states, lease, times; indexed by
 //! KEK version, user and each state), `attempts` (rotation write-ahead records and stashed
-//! tokens), `audit` (the journal) and, from schema version 2, `rewrap_jobs` (one row per
-//! rewrap job: state, cursor, target KEK version, counters, revision, times). Migrations are
-//! versioned in `tokenward_schema_version` and run in one transaction on open (on Postgres
-//! under an advisory lock, so app instances opening at once are safe). Times are milliseconds
-//! since the Unix epoch; states are stored as lower-case text and parsed strictly (an unknown
-//! value is a [`MalformedRow`]).
+//! tokens), `audit` (the journal), from schema version 2 `rewrap_jobs` (one row per rewrap
+//! job: state, cursor, target KEK version, counters, revision, times) and from version 3
+//! `kek_versions` (one row per KEK version: lifecycle state, compromised flag, promoted /
+//! compromised / disabled / destroyed times, revision). Version 3 also adds the Item's health
+//! `as_of` and deadline and its last promoted attempt, the attempts' `maybe_applied` flag, and
+//! makes the journal append-only in the database itself: triggers refuse every `DELETE` (and,
+//! on Postgres, `TRUNCATE`) of `audit` and every `UPDATE` except the one [`Vault::erase_user`]
+//! performs, which clears the Item id, request id and attempt id and sets the reason to
+//! `[erased]` while leaving the event, states, actor and time as they were.
+//!
+//! Migrations are versioned in `tokenward_schema_version` and run in one transaction on open
+//! (on Postgres under an advisory lock, so app instances opening at once are safe); an older
+//! database upgrades in place, a newer one is refused ([`OpenError::SchemaTooNew`]). Times are
+//! milliseconds since the Unix epoch; states are stored as lower-case text and parsed strictly
+//! (an unknown value is a [`MalformedRow`]).
 //!
 //! # Features
 //!
@@ -101,7 +118,9 @@
 //!   and listings go through sqlx; `get` reads through a synchronous, read-only `rusqlite`
 //!   connection to the same file (WAL mode) or the same shared-cache in-memory database,
 //!   because sqlx's worker-thread hop costs more than the read itself (figures in the README).
-//! - `postgres`: `SqlVault::postgres` and `SqlVault::postgres_in_schema`.
+//! - `postgres`: `SqlVault::postgres`, `SqlVault::postgres_in_schema` and
+//!   `SqlVault::postgres_with` (`PostgresOptions`: schema and pool size, 8 connections per
+//!   instance by default, `DEFAULT_POSTGRES_MAX_CONNECTIONS`).
 //! - `redis`: `CachedVault` and `CacheConfig`, a read-through cache of ciphertext with a TTL,
 //!   invalidated on every write; when Redis is unreachable, reads go to the store. The client
 //!   is the `redis` crate's multiplexed tokio connection, built without TLS (`redis://` only:
@@ -129,11 +148,14 @@ pub use error::{
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{Backend, SCHEMA_VERSION, SqlVault};
+#[cfg(feature = "postgres")]
+pub use sql::{DEFAULT_POSTGRES_MAX_CONNECTIONS, PostgresOptions};
 pub use types::{
     AttemptId, AttemptRecord, AttemptStatus, AuditEvent, AuditNote, AuditRecord, BeginAttempt,
-    CredentialState, Erasure, FinishAttempt, HealthState, ItemId, ItemRecord, JobId, Lease,
-    LeaseOwner, MAX_ID_LEN, MAX_REASON_LEN, Promote, RewrapBatch, RewrapCursor, RewrapFailure,
-    RewrapJobRecord, RewrapRow, StateChange, StateFilter, Timestamp, UserId,
+    CredentialState, Erasure, FinishAttempt, HealthState, HealthUpdate, HealthWrite, ItemId,
+    ItemRecord, JobId, KekRecord, KekStatus, Lease, LeaseOwner, MAX_ID_LEN, MAX_REASON_LEN,
+    Promote, RewrapBatch, RewrapCursor, RewrapFailure, RewrapJobRecord, RewrapRow, StateChange,
+    StateFilter, Timestamp, UserId,
 };
 pub use vault::{
     ATTEMPT_PURPOSE, ITEM_PURPOSE, SealedItem, StoredToken, Vault, attempt_context, item_context,

@@ -21,9 +21,10 @@ use crate::error::{
 };
 use crate::types::{
     AttemptId, AttemptRecord, AttemptStatus, AuditEvent, AuditNote, AuditRecord, BeginAttempt,
-    CredentialState, Erasure, FinishAttempt, HealthState, ItemId, ItemRecord, JobId, Lease,
-    LeaseOwner, Promote, RewrapBatch, RewrapCursor, RewrapFailure, RewrapJobRecord, RewrapPhase,
-    RewrapRow, StateChange, StateFilter, Timestamp, UserId,
+    CredentialState, Erasure, FinishAttempt, HealthState, HealthUpdate, HealthWrite, ItemId,
+    ItemRecord, JobId, KekRecord, Lease, LeaseOwner, Promote, RewrapBatch, RewrapCursor,
+    RewrapFailure, RewrapJobRecord, RewrapPhase, RewrapRow, StateChange, StateFilter, Timestamp,
+    UserId,
 };
 use crate::vault::{SealedItem, Vault, attempt_context, item_context};
 
@@ -73,6 +74,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "rewrap jobs",
         include_str!("../migrations/sqlite/0002_rewrap_jobs.sql"),
     ),
+    (
+        3,
+        "KEK lifecycle records, health times, attempt flags, append-only audit",
+        include_str!("../migrations/sqlite/0003_lifecycle.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -87,17 +93,70 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         "rewrap jobs",
         include_str!("../migrations/postgres/0002_rewrap_jobs.sql"),
     ),
+    (
+        3,
+        "KEK lifecycle records, health times, attempt flags, append-only audit",
+        include_str!("../migrations/postgres/0003_lifecycle.sql"),
+    ),
 ];
 
 /// Rows per multi-row rewrap `UPDATE` (5 parameters each: far under both drivers' limits).
 const REWRAP_CHUNK: usize = 200;
 
 /// The newest schema version this library knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
-/// The most connections a Postgres pool opens.
+/// The most connections a Postgres pool opens unless [`PostgresOptions::max_connections`]
+/// says otherwise.
 #[cfg(feature = "postgres")]
-const POSTGRES_MAX_CONNECTIONS: u32 = 8;
+pub const DEFAULT_POSTGRES_MAX_CONNECTIONS: u32 = 8;
+
+/// How [`SqlVault::postgres_with`] opens a Postgres vault.
+#[cfg(feature = "postgres")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The schema the tables live in (created if missing); `None` for the connection's default.
+    pub schema: Option<String>,
+    /// The most connections the pool opens ([`DEFAULT_POSTGRES_MAX_CONNECTIONS`] by default).
+    /// Every app instance opens its own pool: keep instances × this under the server's
+    /// `max_connections`.
+    pub max_connections: u32,
+}
+
+#[cfg(feature = "postgres")]
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            schema: None,
+            max_connections: DEFAULT_POSTGRES_MAX_CONNECTIONS,
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl PostgresOptions {
+    /// The defaults: the connection's schema, [`DEFAULT_POSTGRES_MAX_CONNECTIONS`].
+    #[must_use]
+    pub fn new() -> Self {
+        PostgresOptions::default()
+    }
+
+    /// Puts the tables in `schema` (1 to 63 characters of `a-z`, `0-9` and `_`, checked on
+    /// open).
+    #[must_use]
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Sets the pool size (at least 1, checked on open).
+    #[must_use]
+    pub fn max_connections(mut self, max_connections: u32) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+}
 
 #[cfg(feature = "sqlite")]
 /// The most connections a `SQLite` file pool opens (readers run in parallel in WAL mode; writers
@@ -238,7 +297,33 @@ impl SqlVault {
         schema: Option<&str>,
         cipher: Cipher,
     ) -> Result<Self, OpenError> {
+        let mut options = PostgresOptions::new();
+        if let Some(schema) = schema {
+            options = options.schema(schema);
+        }
+        Self::postgres_with(url, &options, cipher).await
+    }
+
+    /// A Postgres vault at `url` with `options`: the schema (as
+    /// [`postgres_in_schema`](Self::postgres_in_schema)) and the pool size.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Config`] for a bad schema name or a pool of 0 connections; [`OpenError`]
+    /// when connecting or migrating fails.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres_with(
+        url: &str,
+        options: &PostgresOptions,
+        cipher: Cipher,
+    ) -> Result<Self, OpenError> {
         install_drivers();
+        if options.max_connections == 0 {
+            return Err(OpenError::Config(
+                "a Postgres pool needs at least one connection",
+            ));
+        }
+        let schema = options.schema.as_deref();
         if let Some(schema) = schema {
             let ok = !schema.is_empty()
                 && schema.len() <= 63
@@ -263,7 +348,7 @@ impl SqlVault {
             None => url.to_owned(),
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(POSTGRES_MAX_CONNECTIONS)
+            .max_connections(options.max_connections)
             .connect(&url)
             .await
             .map_err(|e| OpenError::Connect(e.into()))?;
@@ -387,15 +472,8 @@ impl SqlVault {
                 version: *version,
                 source: e.into(),
             };
-            // One statement at a time, as prepared statements on both drivers: comment lines
-            // are dropped, then the text is split at `;` (the files hold none in literals).
-            let code: String = sql
-                .lines()
-                .filter(|line| !line.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                sqlx::query(statement)
+            for statement in statements(sql) {
+                sqlx::query(&statement)
                     .execute(&mut *tx)
                     .await
                     .map_err(failed)?;
@@ -430,6 +508,42 @@ impl SqlVault {
     }
 }
 
+/// The line that separates statements in a migration whose statements hold `;` (trigger and
+/// function bodies).
+const STATEMENT_BREAK: &str = "--- statement ---";
+
+/// A migration's statements, to run one at a time as prepared statements on both drivers. A
+/// file with [`STATEMENT_BREAK`] lines is split at them; any other at `;` (such files hold
+/// none in literals). Comment lines are dropped either way.
+fn statements(sql: &str) -> Vec<String> {
+    let strip = |chunk: &str| -> String {
+        chunk
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let chunks: Vec<String> = if sql.lines().any(|line| line.trim() == STATEMENT_BREAK) {
+        let mut chunks = vec![String::new()];
+        for line in sql.lines() {
+            if line.trim() == STATEMENT_BREAK {
+                chunks.push(String::new());
+            } else if let Some(last) = chunks.last_mut() {
+                last.push_str(line);
+                last.push('\n');
+            }
+        }
+        chunks.iter().map(|chunk| strip(chunk)).collect()
+    } else {
+        strip(sql).split(';').map(str::to_owned).collect()
+    };
+    chunks
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 /// Takes a transaction-scoped advisory lock named by `name` (Postgres).
 async fn pg_lock(conn: &mut AnyConnection, name: &str) -> Result<(), sqlx::Error> {
     // Selecting a constant: the lock function returns `void`, which the Any driver cannot
@@ -445,10 +559,15 @@ async fn pg_lock(conn: &mut AnyConnection, name: &str) -> Result<(), sqlx::Error
 // Row decoding.
 
 const ITEM_COLS: &str = "item_id, user_id, token_version, kek_version, credential_state, \
-     health_state, lease_owner, lease_epoch, lease_expires_at, created_at, updated_at";
+     health_state, lease_owner, lease_epoch, lease_expires_at, created_at, updated_at, \
+     health_as_of, health_deadline, last_attempt_id";
 
 const ATTEMPT_COLS: &str = "attempt_id, item_id, from_version, status, reason, actor, \
-     lease_epoch, created_at, sent_at, stashed_kek_version, stashed_at, request_id, finished_at";
+     lease_epoch, created_at, sent_at, stashed_kek_version, stashed_at, request_id, finished_at, \
+     maybe_applied";
+
+const KEK_COLS: &str = "kek_version, revision, state, compromised, promoted_at, compromised_at, \
+     disabled_at, destroyed_at, updated_at";
 
 const JOB_COLS: &str = "job_id, revision, state, reason, cursor, target_kek_version, planned, \
      rewrapped, skipped, failed, batches, rounds, finished_at, updated_at";
@@ -503,6 +622,14 @@ impl Cols<'_> {
                     column,
                     "is not a key version",
                 )),
+        }
+    }
+
+    fn flag(&self, column: &'static str) -> Result<bool, MalformedRow> {
+        match self.i64(column)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(MalformedRow::new(self.table, column, "is not 0 or 1")),
         }
     }
 
@@ -588,6 +715,9 @@ fn item_from_row(row: &AnyRow) -> Result<ItemRecord, MalformedRow> {
         lease_epoch,
         created_at: c.time("created_at")?,
         updated_at: c.time("updated_at")?,
+        health_as_of: c.opt_time("health_as_of")?,
+        health_deadline: c.opt_time("health_deadline")?,
+        last_attempt_id: c.opt_parse("last_attempt_id")?,
     })
 }
 
@@ -610,6 +740,25 @@ fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord, MalformedRow> {
         stashed_at: c.opt_time("stashed_at")?,
         request_id: c.opt_string("request_id")?,
         finished_at: c.opt_time("finished_at")?,
+        maybe_applied: c.flag("maybe_applied")?,
+    })
+}
+
+fn kek_from_row(row: &AnyRow) -> Result<KekRecord, MalformedRow> {
+    let c = Cols {
+        row,
+        table: "kek_versions",
+    };
+    Ok(KekRecord {
+        version: c.kek("kek_version")?,
+        revision: c.u64("revision")?,
+        state: c.parse("state")?,
+        compromised: c.flag("compromised")?,
+        promoted_at: c.opt_time("promoted_at")?,
+        compromised_at: c.opt_time("compromised_at")?,
+        disabled_at: c.opt_time("disabled_at")?,
+        destroyed_at: c.opt_time("destroyed_at")?,
+        updated_at: c.time("updated_at")?,
     })
 }
 
@@ -653,6 +802,15 @@ fn job_from_row(row: &AnyRow) -> Result<RewrapJobRecord, MalformedRow> {
         finished_at: c.opt_time("finished_at")?,
         updated_at: c.time("updated_at")?,
     })
+}
+
+/// `reason` cut to [`MAX_REASON_LEN`](crate::MAX_REASON_LEN) bytes at a character boundary.
+fn truncate_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(crate::MAX_REASON_LEN);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason.get(..end).unwrap_or_default()
 }
 
 fn to_i64(value: u64, what: &'static str) -> Result<i64, InvalidInput> {
@@ -1139,6 +1297,9 @@ impl Vault for SqlVault {
             lease_epoch: 0,
             created_at: now,
             updated_at: now,
+            health_as_of: None,
+            health_deadline: None,
+            last_attempt_id: None,
         })
     }
 
@@ -1269,8 +1430,10 @@ impl Vault for SqlVault {
                 actual: item.health_state.as_str(),
             });
         }
+        // A deadline belongs to `expiring_soon` only.
         sqlx::query(
-            "UPDATE items SET health_state = $1, updated_at = $2 \
+            "UPDATE items SET health_state = $1, updated_at = $2, \
+             health_deadline = CASE WHEN $1 = 'expiring_soon' THEN health_deadline END \
              WHERE item_id = $3 AND health_state = $4",
         )
         .bind(to.as_str())
@@ -1286,7 +1449,145 @@ impl Vault for SqlVault {
         tx.commit().await?;
         item.health_state = to;
         item.updated_at = now;
+        if to != HealthState::ExpiringSoon {
+            item.health_deadline = None;
+        }
         Ok(item)
+    }
+
+    async fn record_health(
+        &self,
+        update: HealthUpdate<'_>,
+        now: Timestamp,
+    ) -> Result<HealthWrite, WriteError> {
+        let mut tx = self.begin_write().await?;
+        let mut item = self.load_item(&mut tx, update.item_id).await?;
+        if item
+            .health_as_of
+            .is_some_and(|stored| update.as_of < stored)
+        {
+            // An older delivery: the stored health stands; the journal says it was ignored.
+            let mut audit = Audit::of(update.item_id, AuditEvent::HealthIgnored, update.note, now);
+            audit.from_state = Some(item.health_state.as_str());
+            audit.to_state = Some(update.to.as_str());
+            audit.insert(&mut tx).await?;
+            tx.commit().await?;
+            return Ok(HealthWrite::Stale(item));
+        }
+        if item.health_state != update.from {
+            return Err(WriteError::StateConflict {
+                expected: update.from.as_str(),
+                actual: item.health_state.as_str(),
+            });
+        }
+        let deadline = update
+            .deadline
+            .filter(|_| update.to == HealthState::ExpiringSoon);
+        sqlx::query(
+            "UPDATE items SET health_state = $1, health_as_of = $2, health_deadline = $3, \
+             updated_at = $4 WHERE item_id = $5 AND health_state = $6",
+        )
+        .bind(update.to.as_str())
+        .bind(update.as_of.unix_millis())
+        .bind(deadline.map(Timestamp::unix_millis))
+        .bind(now.unix_millis())
+        .bind(update.item_id.as_str())
+        .bind(update.from.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let mut audit = Audit::of(update.item_id, AuditEvent::HealthState, update.note, now);
+        audit.from_state = Some(update.from.as_str());
+        audit.to_state = Some(update.to.as_str());
+        audit.insert(&mut tx).await?;
+        tx.commit().await?;
+        item.health_state = update.to;
+        item.health_as_of = Some(update.as_of);
+        item.health_deadline = deadline;
+        item.updated_at = now;
+        Ok(HealthWrite::Applied(item))
+    }
+
+    async fn save_kek_record(
+        &self,
+        record: &KekRecord,
+        note: &AuditNote,
+        now: Timestamp,
+    ) -> Result<KekRecord, WriteError> {
+        let next = record
+            .revision
+            .checked_add(1)
+            .ok_or(InvalidInput::OutOfRange("revision"))?;
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT {KEK_COLS} FROM kek_versions WHERE kek_version = $1{}",
+            self.for_update()
+        );
+        let stored = sqlx::query(&sql)
+            .bind(kek_i64(record.version))
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(kek_from_row)
+            .transpose()?;
+        let stored_revision = stored.as_ref().map_or(0, |s| s.revision);
+        if stored_revision != record.revision {
+            return Err(WriteError::VersionConflict {
+                expected: record.revision,
+                actual: stored_revision,
+            });
+        }
+        let sql = if record.revision == 0 {
+            "INSERT INTO kek_versions (revision, state, compromised, promoted_at, \
+             compromised_at, disabled_at, destroyed_at, updated_at, kek_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        } else {
+            "UPDATE kek_versions SET revision = $1, state = $2, compromised = $3, \
+             promoted_at = $4, compromised_at = $5, disabled_at = $6, destroyed_at = $7, \
+             updated_at = $8 WHERE kek_version = $9 AND revision = $10"
+        };
+        let mut query = sqlx::query(sql)
+            .bind(to_i64(next, "revision")?)
+            .bind(record.state.as_str())
+            .bind(i64::from(record.compromised))
+            .bind(record.promoted_at.map(Timestamp::unix_millis))
+            .bind(record.compromised_at.map(Timestamp::unix_millis))
+            .bind(record.disabled_at.map(Timestamp::unix_millis))
+            .bind(record.destroyed_at.map(Timestamp::unix_millis))
+            .bind(now.unix_millis())
+            .bind(kek_i64(record.version));
+        if record.revision != 0 {
+            query = query.bind(to_i64(record.revision, "revision")?);
+        }
+        query.execute(&mut *tx).await?;
+        let reason = format!("kek {}: {}", record.version.get(), note.reason());
+        let reason = truncate_reason(&reason);
+        Audit {
+            item_id: None,
+            event: AuditEvent::KekState,
+            from_state: Some(stored.as_ref().map_or("absent", |s| s.state.as_str())),
+            to_state: Some(record.state.as_str()),
+            reason,
+            actor: note.actor(),
+            at: now,
+            request_id: note.request_id(),
+            attempt_id: None,
+        }
+        .insert(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(KekRecord {
+            revision: next,
+            updated_at: now,
+            ..record.clone()
+        })
+    }
+
+    async fn kek_records(&self) -> Result<Vec<KekRecord>, ReadError> {
+        let sql = format!("SELECT {KEK_COLS} FROM kek_versions ORDER BY kek_version");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| kek_from_row(r).map_err(ReadError::from))
+            .collect()
     }
 
     async fn acquire_lease(
@@ -1458,6 +1759,7 @@ impl Vault for SqlVault {
             stashed_kek_version: None,
             request_id: None,
             finished_at: None,
+            maybe_applied: false,
         })
     }
 
@@ -1486,12 +1788,15 @@ impl Vault for SqlVault {
         }
         check_version(&item, attempt.from_version)?;
         check_state(&item, CredentialState::Intent)?;
-        sqlx::query("UPDATE attempts SET status = $1, sent_at = $2 WHERE attempt_id = $3")
-            .bind(AttemptStatus::Sent.as_str())
-            .bind(now.unix_millis())
-            .bind(attempt_id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE attempts SET status = $1, sent_at = $2, maybe_applied = 1 \
+             WHERE attempt_id = $3",
+        )
+        .bind(AttemptStatus::Sent.as_str())
+        .bind(now.unix_millis())
+        .bind(attempt_id.as_str())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE items SET credential_state = $1, updated_at = $2 WHERE item_id = $3")
             .bind(CredentialState::InFlight.as_str())
             .bind(now.unix_millis())
@@ -1514,6 +1819,7 @@ impl Vault for SqlVault {
         tx.commit().await?;
         attempt.status = AttemptStatus::Sent;
         attempt.sent_at = Some(now);
+        attempt.maybe_applied = true;
         Ok(attempt)
     }
 
@@ -1557,7 +1863,7 @@ impl Vault for SqlVault {
         sqlx::query(
             "UPDATE attempts SET stashed_envelope = $1, stashed_kek_version = $2, \
              stashed_at = $3, request_id = COALESCE($4, request_id), status = $5, \
-             finished_at = NULL WHERE attempt_id = $6",
+             finished_at = NULL, maybe_applied = 1 WHERE attempt_id = $6",
         )
         .bind(envelope.to_text())
         .bind(kek_i64(envelope.kek_version()))
@@ -1588,6 +1894,7 @@ impl Vault for SqlVault {
             attempt.request_id = Some(request_id.to_owned());
         }
         attempt.finished_at = None;
+        attempt.maybe_applied = true;
         Ok(attempt)
     }
 
@@ -1619,7 +1926,8 @@ impl Vault for SqlVault {
         drop(token);
         sqlx::query(
             "UPDATE items SET envelope = $1, kek_version = $2, token_version = $3, \
-             credential_state = $4, updated_at = $5 WHERE item_id = $6 AND token_version = $7",
+             credential_state = $4, updated_at = $5, last_attempt_id = $8 \
+             WHERE item_id = $6 AND token_version = $7",
         )
         .bind(envelope.to_text())
         .bind(kek_i64(envelope.kek_version()))
@@ -1628,6 +1936,7 @@ impl Vault for SqlVault {
         .bind(now.unix_millis())
         .bind(item.item_id.as_str())
         .bind(to_i64(item.token_version, "token version")?)
+        .bind(promote.attempt_id.as_str())
         .execute(&mut *tx)
         .await?;
         // The stash is dropped: the token now lives only in the Item's row.
@@ -1652,6 +1961,7 @@ impl Vault for SqlVault {
         item.kek_version = envelope.kek_version();
         item.credential_state = promote.to;
         item.updated_at = now;
+        item.last_attempt_id = Some(promote.attempt_id.clone());
         Ok(item)
     }
 
@@ -1687,12 +1997,19 @@ impl Vault for SqlVault {
         check_version(&item, finish.expected_version)?;
         check_state(&item, finish.from)?;
         check_lease(&item, finish.lease, now)?;
-        sqlx::query("UPDATE attempts SET status = $1, finished_at = $2 WHERE attempt_id = $3")
-            .bind(finish.status.as_str())
-            .bind(now.unix_millis())
-            .bind(finish.attempt_id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        // A definite "not applied" clears the flag; an abandoned attempt keeps it (its outcome
+        // was never learnt).
+        let maybe_applied = attempt.maybe_applied && finish.status == AttemptStatus::Abandoned;
+        sqlx::query(
+            "UPDATE attempts SET status = $1, finished_at = $2, maybe_applied = $3 \
+             WHERE attempt_id = $4",
+        )
+        .bind(finish.status.as_str())
+        .bind(now.unix_millis())
+        .bind(i64::from(maybe_applied))
+        .bind(finish.attempt_id.as_str())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE items SET credential_state = $1, updated_at = $2 WHERE item_id = $3")
             .bind(finish.to.as_str())
             .bind(now.unix_millis())
@@ -1706,6 +2023,7 @@ impl Vault for SqlVault {
         tx.commit().await?;
         attempt.status = finish.status;
         attempt.finished_at = Some(now);
+        attempt.maybe_applied = maybe_applied;
         Ok(attempt)
     }
 

@@ -318,6 +318,15 @@ pub struct ItemRecord {
     pub created_at: Timestamp,
     /// When its row last changed.
     pub updated_at: Timestamp,
+    /// The event time of the newest health change applied ([`Vault::record_health`]): a
+    /// delivery older than this is ignored. `None` before the first.
+    ///
+    /// [`Vault::record_health`]: crate::Vault::record_health
+    pub health_as_of: Option<Timestamp>,
+    /// When an `expiring_soon` Item stops working (consent expiry, disconnect time), if known.
+    pub health_deadline: Option<Timestamp>,
+    /// The attempt whose token was last promoted (kept after the promote closes it).
+    pub last_attempt_id: Option<AttemptId>,
 }
 
 /// A rotation attempt's write-ahead record.
@@ -350,6 +359,9 @@ pub struct AttemptRecord {
     pub request_id: Option<String>,
     /// When it was closed.
     pub finished_at: Option<Timestamp>,
+    /// Whether the invalidate call may have reached Plaid: set by the sent marker, cleared
+    /// when the attempt closes as `not_sent`, `failed` or `not_applied` (a definite answer).
+    pub maybe_applied: bool,
 }
 
 /// One entry of the append-only audit journal. It never holds a token or an envelope.
@@ -403,6 +415,29 @@ text_enum! {
         Rewrapped => "rewrapped",
         /// A user's Items were erased (no personal data is kept).
         UserErased => "user_erased",
+        /// A KEK version's lifecycle record changed (store-wide; the reason names the version).
+        KekState => "kek_state",
+        /// A health change older than the stored one arrived and was ignored.
+        HealthIgnored => "health_ignored",
+    }
+}
+
+text_enum! {
+    /// The lifecycle state of a KEK version as the vault stores it
+    /// (`reference/rotation.md` §8.3; the rotation crate's KEK machine maps onto these).
+    KekStatus, "KEK state" {
+        /// Loaded everywhere, opens, does not seal yet.
+        Staged => "staged",
+        /// Seals new envelopes.
+        Primary => "primary",
+        /// A former primary: opens, never seals.
+        DecryptOnly => "decrypt_only",
+        /// May have leaked: opens (to rotate and rewrap away from it), never seals.
+        Compromised => "compromised",
+        /// Neither opens nor seals; reversible.
+        Disabled => "disabled",
+        /// Key material erased. Terminal.
+        Destroyed => "destroyed",
     }
 }
 
@@ -733,6 +768,81 @@ impl RewrapJobRecord {
     }
 }
 
+/// A KEK version's lifecycle record ([`save_kek_record`](crate::Vault::save_kek_record)):
+/// its state, whether it was ever compromised, and when it changed, compare-and-swapped on
+/// `revision`. Key material is never here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KekRecord {
+    /// The KEK version.
+    pub version: KeyVersion,
+    /// The revision the caller read (0 for a version not yet recorded); a save stores
+    /// `revision + 1`.
+    pub revision: u64,
+    /// Its lifecycle state.
+    pub state: KekStatus,
+    /// Whether it was ever marked compromised (kept once it is disabled or destroyed).
+    pub compromised: bool,
+    /// When it became primary.
+    pub promoted_at: Option<Timestamp>,
+    /// When it was marked compromised.
+    pub compromised_at: Option<Timestamp>,
+    /// When it was (last) disabled: the destroy grace period runs from here.
+    pub disabled_at: Option<Timestamp>,
+    /// When it was destroyed.
+    pub destroyed_at: Option<Timestamp>,
+    /// When it was last saved (set by the vault from `now`).
+    pub updated_at: Timestamp,
+}
+
+impl KekRecord {
+    /// A record of a version not yet saved (revision 0), in `state`, with no times.
+    #[must_use]
+    pub fn new(version: KeyVersion, state: KekStatus) -> Self {
+        KekRecord {
+            version,
+            revision: 0,
+            state,
+            compromised: false,
+            promoted_at: None,
+            compromised_at: None,
+            disabled_at: None,
+            destroyed_at: None,
+            updated_at: Timestamp::EPOCH,
+        }
+    }
+}
+
+/// A health change of one Item, keyed on the time of the event that caused it
+/// ([`Vault::record_health`](crate::Vault::record_health)).
+#[derive(Clone, Debug)]
+pub struct HealthUpdate<'a> {
+    /// The Item.
+    pub item_id: &'a ItemId,
+    /// The health state the caller saw; the write fails if it moved.
+    pub from: HealthState,
+    /// The new health state (may equal `from` to refresh the deadline).
+    pub to: HealthState,
+    /// The time of the event (a webhook's `iat`, an API call's time). An update older than
+    /// the stored `health_as_of` is ignored and audited as `health_ignored`.
+    pub as_of: Timestamp,
+    /// The deadline of `expiring_soon` (ignored for other states, where it is cleared).
+    pub deadline: Option<Timestamp>,
+    /// Who and why.
+    pub note: &'a AuditNote,
+}
+
+/// What [`Vault::record_health`](crate::Vault::record_health) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HealthWrite {
+    /// The change was stored (with its audit record); the Item as it is now.
+    Applied(ItemRecord),
+    /// The update was older than the stored `health_as_of`: nothing changed but the audit
+    /// record of the ignored delivery; the Item as it is.
+    Stale(ItemRecord),
+}
+
 fn check_id(value: &str, what: &'static str) -> Result<(), InvalidInput> {
     if value.is_empty() || value.len() > MAX_ID_LEN {
         return Err(InvalidInput::Length {
@@ -788,6 +898,9 @@ mod tests {
         }
         for status in AttemptStatus::ALL {
             assert_eq!(status.as_str().parse::<AttemptStatus>().unwrap(), *status);
+        }
+        for state in KekStatus::ALL {
+            assert_eq!(state.as_str().parse::<KekStatus>().unwrap(), *state);
         }
         for event in AuditEvent::ALL {
             assert_eq!(event.as_str().parse::<AuditEvent>().unwrap(), *event);

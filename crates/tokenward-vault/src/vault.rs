@@ -9,9 +9,9 @@ use tokenward_redact::AccessToken;
 
 use crate::error::{LeaseError, ReadError, RewrapError, WriteError};
 use crate::types::{
-    AttemptId, AttemptRecord, AuditNote, AuditRecord, BeginAttempt, Erasure, FinishAttempt, ItemId,
-    ItemRecord, JobId, Lease, LeaseOwner, Promote, RewrapBatch, RewrapCursor, RewrapJobRecord,
-    StateChange, StateFilter, Timestamp, UserId,
+    AttemptId, AttemptRecord, AuditNote, AuditRecord, BeginAttempt, Erasure, FinishAttempt,
+    HealthUpdate, HealthWrite, ItemId, ItemRecord, JobId, KekRecord, Lease, LeaseOwner, Promote,
+    RewrapBatch, RewrapCursor, RewrapJobRecord, StateChange, StateFilter, Timestamp, UserId,
 };
 
 /// The context purpose of an Item's current token.
@@ -180,6 +180,59 @@ pub trait Vault: Send + Sync {
         note: &AuditNote,
         now: Timestamp,
     ) -> Result<ItemRecord, WriteError>;
+
+    /// Applies a health change keyed on the time of the event that caused it, with its audit
+    /// record, in one transaction. Out-of-order deliveries never regress health: an update
+    /// whose `as_of` is older than the stored `health_as_of` changes nothing, writes a
+    /// `health_ignored` audit record and returns [`HealthWrite::Stale`]. Otherwise the state
+    /// is compare-and-swapped on `from`, `health_as_of` becomes `as_of` and the deadline is
+    /// stored (`expiring_soon` only; cleared otherwise).
+    ///
+    /// The default implementation returns [`WriteError::Unsupported`].
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::StateConflict`] when the health moved; [`WriteError::NotFound`]; store
+    /// failures.
+    async fn record_health(
+        &self,
+        update: HealthUpdate<'_>,
+        now: Timestamp,
+    ) -> Result<HealthWrite, WriteError> {
+        let _ = (update, now);
+        Err(WriteError::Unsupported("health records"))
+    }
+
+    /// Saves a KEK version's lifecycle record, compare-and-swapped on `record.revision` (0
+    /// creates it), with a `kek_state` audit record naming the version and the state before
+    /// and after, in one transaction. Returns it as stored (revision + 1, `updated_at = now`).
+    ///
+    /// The default implementation returns [`WriteError::Unsupported`].
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::VersionConflict`] with the stored revision (0 when none) when it is not
+    /// `record.revision`; store failures.
+    async fn save_kek_record(
+        &self,
+        record: &KekRecord,
+        note: &AuditNote,
+        now: Timestamp,
+    ) -> Result<KekRecord, WriteError> {
+        let _ = (record, note, now);
+        Err(WriteError::Unsupported("KEK records"))
+    }
+
+    /// Every KEK version's lifecycle record, oldest version first.
+    ///
+    /// The default implementation returns [`ReadError::Unsupported`].
+    ///
+    /// # Errors
+    ///
+    /// Store failures; a malformed row.
+    async fn kek_records(&self) -> Result<Vec<KekRecord>, ReadError> {
+        Err(ReadError::Unsupported("KEK records"))
+    }
 
     /// Takes the Item's lease for `ttl`: free, released or expired leases can be taken, and
     /// every acquisition gets the next epoch.

@@ -173,3 +173,111 @@ async fn concurrent_lease_acquisitions_have_one_winner() {
     );
     drop_schema(&vault, &schema).await;
 }
+
+#[tokio::test]
+async fn pool_size_is_configurable() {
+    let Some(url) = support::service_url(VAR) else {
+        return;
+    };
+    let (keyring, cipher) = keyring_and_cipher();
+    let refused = SqlVault::postgres_with(
+        &url,
+        &tokenward_vault::PostgresOptions::new().max_connections(0),
+        Cipher::new(Arc::clone(&keyring)),
+    )
+    .await;
+    assert!(matches!(
+        refused,
+        Err(tokenward_vault::OpenError::Config(_))
+    ));
+    assert_eq!(
+        tokenward_vault::PostgresOptions::new().max_connections,
+        tokenward_vault::DEFAULT_POSTGRES_MAX_CONNECTIONS
+    );
+    let schema = unique_name("tw_vault");
+    let options = tokenward_vault::PostgresOptions::new()
+        .schema(schema.clone())
+        .max_connections(2);
+    let vault = SqlVault::postgres_with(&url, &options, cipher)
+        .await
+        .unwrap();
+    assert_eq!(vault.pool().options().get_max_connections(), 2);
+    assert_eq!(vault.schema_version().await.unwrap(), SCHEMA_VERSION);
+    drop_schema(&vault, &schema).await;
+}
+
+/// A version-2 schema (as the previous release left it) upgrades in place on open.
+#[cfg(feature = "sqlite")] // a scratch SQLite store seals the Item's envelope
+#[tokio::test]
+async fn a_version_2_schema_upgrades_in_place() {
+    let Some(url) = support::service_url(VAR) else {
+        return;
+    };
+    let (keyring, cipher) = keyring_and_cipher();
+    let schema = unique_name("tw_vault");
+    // The envelope of a real Item, from a scratch store.
+    let scratch = SqlVault::sqlite_memory(cipher).await.unwrap();
+    let i = support::item(1);
+    scratch
+        .insert_item(&i, &user(1), &token(1), &note("exchange"), T0)
+        .await
+        .unwrap();
+    let sealed = scratch.get_sealed(&i).await.unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let mut old = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!("CREATE SCHEMA \"{schema}\""))
+        .execute(&mut old)
+        .await
+        .unwrap();
+    sqlx::Connection::close(old).await.unwrap();
+    let mut old = <sqlx::AnyConnection as sqlx::Connection>::connect(&scoped)
+        .await
+        .unwrap();
+    let mut script = String::from(
+        "CREATE TABLE tokenward_schema_version (version BIGINT PRIMARY KEY NOT NULL, \
+         description TEXT NOT NULL);\n",
+    );
+    script.push_str(include_str!("../migrations/postgres/0001_init.sql"));
+    script.push_str(include_str!("../migrations/postgres/0002_rewrap_jobs.sql"));
+    script.push_str(
+        "\nINSERT INTO tokenward_schema_version VALUES (1, 'items, attempts, audit'), \
+         (2, 'rewrap jobs');",
+    );
+    sqlx::raw_sql(&script).execute(&mut old).await.unwrap();
+    sqlx::query(
+        "INSERT INTO items (item_id, user_id, token_version, envelope, kek_version, \
+         credential_state, health_state, lease_epoch, created_at, updated_at) \
+         VALUES ($1, 'user-1', 1, $2, $3, 'active', 'healthy', 0, 0, 0)",
+    )
+    .bind(i.as_str())
+    .bind(sealed.envelope.to_text())
+    .bind(i64::from(sealed.envelope.kek_version().get()))
+    .execute(&mut old)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO audit (item_id, event, reason, actor, at) \
+         VALUES ($1, 'item_inserted', 'exchange', 'w', 0)",
+    )
+    .bind(i.as_str())
+    .execute(&mut old)
+    .await
+    .unwrap();
+    sqlx::Connection::close(old).await.unwrap();
+
+    let vault = SqlVault::postgres_in_schema(&url, Some(&schema), Cipher::new(keyring))
+        .await
+        .unwrap();
+    assert_eq!(vault.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(vault.get(&i).await.unwrap().token, token(1));
+    assert_eq!(vault.item(&i).await.unwrap().health_as_of, None);
+    let refused = sqlx::query("DELETE FROM audit").execute(vault.pool()).await;
+    assert!(refused.is_err());
+    let refused = sqlx::query("TRUNCATE audit").execute(vault.pool()).await;
+    assert!(refused.is_err());
+    assert_eq!(vault.audit(&i).await.unwrap().len(), 1);
+    drop_schema(&vault, &schema).await;
+}

@@ -5,6 +5,7 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::too_many_lines,
     missing_docs,
     reason = "test code: failures should be loud"
 )]
@@ -216,4 +217,116 @@ async fn reads_see_every_committed_write(vault: &SqlVault) {
     }
     let sealed = vault.get_sealed(&i).await.unwrap();
     assert!(!format!("{sealed:?} {vault:?}").contains("twe1:"));
+}
+
+/// A version-2 database (as the previous release left it, with an Item and a sent attempt)
+/// upgrades in place on open: data kept, new columns filled, the journal append-only.
+#[tokio::test]
+async fn a_version_2_store_upgrades_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let (keyring, cipher) = keyring_and_cipher();
+    // A store at version 3 made from scratch, for the envelope of a real Item ...
+    let scratch = SqlVault::sqlite_memory(cipher).await.unwrap();
+    let i = support::item(1);
+    scratch
+        .insert_item(&i, &user(1), &token(1), &note("exchange"), T0)
+        .await
+        .unwrap();
+    let sealed = scratch.get_sealed(&i).await.unwrap();
+    // ... copied into a database built with the version 1 and 2 migrations only.
+    // (Opening the scratch vault installed sqlx's `Any` drivers.)
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut old = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let mut statements = vec![
+        "CREATE TABLE tokenward_schema_version (version BIGINT PRIMARY KEY NOT NULL, \
+         description TEXT NOT NULL)"
+            .to_owned(),
+    ];
+    for sql in [
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/sqlite/0002_rewrap_jobs.sql"),
+    ] {
+        let code: String = sql
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        statements.extend(
+            code.split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    statements.push(
+        "INSERT INTO tokenward_schema_version VALUES (1, 'items, attempts, audit'), \
+         (2, 'rewrap jobs')"
+            .to_owned(),
+    );
+    for statement in &statements {
+        sqlx::query(statement).execute(&mut old).await.unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO items (item_id, user_id, token_version, envelope, kek_version, \
+         credential_state, health_state, lease_epoch, created_at, updated_at) \
+         VALUES ($1, 'user-1', 1, $2, $3, 'unknown', 'expiring_soon', 1, 0, 0)",
+    )
+    .bind(i.as_str())
+    .bind(sealed.envelope.to_text())
+    .bind(i64::from(sealed.envelope.kek_version().get()))
+    .execute(&mut old)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO attempts (attempt_id, item_id, from_version, status, reason, actor, \
+         lease_epoch, created_at, sent_at) VALUES ('attempt-1', $1, 1, 'sent', 'start', 'w', 1, \
+         0, 5)",
+    )
+    .bind(i.as_str())
+    .execute(&mut old)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO audit (item_id, event, reason, actor, at) \
+         VALUES ($1, 'item_inserted', 'exchange', 'w', 0)",
+    )
+    .bind(i.as_str())
+    .execute(&mut old)
+    .await
+    .unwrap();
+    sqlx::Connection::close(old).await.unwrap();
+
+    let vault = SqlVault::sqlite_file(&path, Cipher::new(keyring))
+        .await
+        .unwrap();
+    assert_eq!(vault.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(vault.get(&i).await.unwrap().token, token(1));
+    let record = vault.item(&i).await.unwrap();
+    assert_eq!(
+        record.health_state,
+        tokenward_vault::HealthState::ExpiringSoon
+    );
+    assert_eq!(
+        (
+            record.health_as_of,
+            record.health_deadline,
+            record.last_attempt_id
+        ),
+        (None, None, None)
+    );
+    let attempt = vault
+        .attempt(&tokenward_vault::AttemptId::new("attempt-1").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        attempt.maybe_applied,
+        "a sent attempt may have been applied"
+    );
+    assert!(vault.kek_records().await.unwrap().is_empty());
+    let refused = sqlx::query("DELETE FROM audit").execute(vault.pool()).await;
+    assert!(refused.is_err());
+    assert_eq!(vault.audit(&i).await.unwrap().len(), 1);
 }

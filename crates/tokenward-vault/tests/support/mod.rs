@@ -20,8 +20,9 @@ use tokenward_redact::AccessToken;
 use tokenward_testkit::canary;
 use tokenward_vault::{
     AttemptId, AttemptStatus, AuditEvent, AuditNote, BeginAttempt, CredentialState, FinishAttempt,
-    HealthState, InvalidInput, ItemId, JobId, LeaseError, LeaseOwner, Promote, ReadError,
-    RewrapJobRecord, SqlVault, StateChange, StateFilter, Timestamp, UserId, Vault, WriteError,
+    HealthState, HealthUpdate, HealthWrite, InvalidInput, ItemId, JobId, KekRecord, KekStatus,
+    LeaseError, LeaseOwner, Promote, ReadError, RewrapJobRecord, SqlVault, StateChange,
+    StateFilter, Timestamp, UserId, Vault, WriteError,
 };
 
 pub const T0: Timestamp = Timestamp::from_unix_millis(1_767_225_600_000);
@@ -73,6 +74,10 @@ pub async fn suite(vault: &SqlVault, keyring: &Keyring) {
     no_token_in_audit_or_errors(vault).await;
     rewrap_and_disabled_key(vault, keyring).await;
     rewrap_jobs(vault, keyring).await;
+    health_records(vault).await;
+    kek_records(vault, keyring).await;
+    attempt_flags_and_last_promoted(vault).await;
+    audit_is_append_only(vault).await;
 }
 
 async fn round_trip_and_errors(vault: &SqlVault) {
@@ -1170,4 +1175,355 @@ pub fn unique_name(prefix: &str) -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+async fn health_records(vault: &SqlVault) {
+    let i = item(300);
+    vault
+        .insert_item(&i, &user(300), &token(300), &note("exchange"), T0)
+        .await
+        .unwrap();
+    let fresh = vault.item(&i).await.unwrap();
+    assert_eq!((fresh.health_as_of, fresh.health_deadline), (None, None));
+
+    // PENDING_EXPIRATION issued at t=100 with its consent expiry.
+    let n = note("health: pending_expiration");
+    let applied = vault
+        .record_health(
+            HealthUpdate {
+                item_id: &i,
+                from: HealthState::Healthy,
+                to: HealthState::ExpiringSoon,
+                as_of: at(100),
+                deadline: Some(at(10_000)),
+                note: &n,
+            },
+            at(101),
+        )
+        .await
+        .unwrap();
+    let HealthWrite::Applied(record) = applied else {
+        panic!("not applied: {applied:?}")
+    };
+    assert_eq!(record, vault.item(&i).await.unwrap());
+    assert_eq!(record.health_state, HealthState::ExpiringSoon);
+    assert_eq!(record.health_as_of, Some(at(100)));
+    assert_eq!(record.health_deadline, Some(at(10_000)));
+
+    // An older delivery (LOGIN_REPAIRED issued at t=50) arrives late: ignored and audited.
+    let late = note("health: login_repaired");
+    let stale = vault
+        .record_health(
+            HealthUpdate {
+                item_id: &i,
+                from: HealthState::ExpiringSoon,
+                to: HealthState::Healthy,
+                as_of: at(50),
+                deadline: None,
+                note: &late,
+            },
+            at(102),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(&stale, HealthWrite::Stale(r) if r.health_state == HealthState::ExpiringSoon));
+    let stored = vault.item(&i).await.unwrap();
+    assert_eq!(stored.health_state, HealthState::ExpiringSoon);
+    assert_eq!(stored.health_as_of, Some(at(100)));
+    let journal = vault.audit(&i).await.unwrap();
+    let ignored = journal.last().unwrap();
+    assert_eq!(ignored.event, AuditEvent::HealthIgnored);
+    assert_eq!(ignored.from_state.as_deref(), Some("expiring_soon"));
+    assert_eq!(ignored.to_state.as_deref(), Some("healthy"));
+
+    // A stale `from` is a conflict, not a silent overwrite.
+    let conflict = vault
+        .record_health(
+            HealthUpdate {
+                item_id: &i,
+                from: HealthState::Healthy,
+                to: HealthState::NeedsReauth,
+                as_of: at(200),
+                deadline: None,
+                note: &n,
+            },
+            at(201),
+        )
+        .await;
+    assert!(matches!(conflict, Err(WriteError::StateConflict { .. })));
+
+    // A newer change applies and drops the deadline (it belongs to `expiring_soon`).
+    let newer = vault
+        .record_health(
+            HealthUpdate {
+                item_id: &i,
+                from: HealthState::ExpiringSoon,
+                to: HealthState::NeedsReauth,
+                as_of: at(300),
+                deadline: Some(at(1)),
+                note: &n,
+            },
+            at(301),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(newer, HealthWrite::Applied(_)));
+    let stored = vault.item(&i).await.unwrap();
+    assert_eq!(stored.health_state, HealthState::NeedsReauth);
+    assert_eq!(
+        (stored.health_as_of, stored.health_deadline),
+        (Some(at(300)), None)
+    );
+    assert!(matches!(
+        vault
+            .record_health(
+                HealthUpdate {
+                    item_id: &item(399),
+                    from: HealthState::Healthy,
+                    to: HealthState::Healthy,
+                    as_of: at(1),
+                    deadline: None,
+                    note: &n,
+                },
+                at(1),
+            )
+            .await,
+        Err(WriteError::NotFound(_))
+    ));
+}
+
+async fn kek_records(vault: &SqlVault, keyring: &Keyring) {
+    let before = vault.audit_since(T0, 100_000).await.unwrap().len();
+    let v = keyring.primary_version().unwrap();
+    let existing = vault.kek_records().await.unwrap();
+    assert!(existing.iter().all(|r| r.version != v), "{existing:?}");
+
+    let mut record = KekRecord::new(v, KekStatus::Primary);
+    record.promoted_at = Some(at(1));
+    let saved = vault
+        .save_kek_record(&record, &note("promote"), at(2))
+        .await
+        .unwrap();
+    assert_eq!((saved.revision, saved.updated_at), (1, at(2)));
+    // A second creator loses.
+    assert!(matches!(
+        vault
+            .save_kek_record(&record, &note("promote"), at(2))
+            .await,
+        Err(WriteError::VersionConflict {
+            expected: 0,
+            actual: 1
+        })
+    ));
+    let mut compromised = saved.clone();
+    compromised.state = KekStatus::Compromised;
+    compromised.compromised = true;
+    compromised.compromised_at = Some(at(3));
+    let saved = vault
+        .save_kek_record(&compromised, &note("mark_compromised"), at(3))
+        .await
+        .unwrap();
+    assert_eq!(saved.revision, 2);
+    // A stale writer (revision 1) loses.
+    assert!(matches!(
+        vault
+            .save_kek_record(&compromised, &note("again"), at(4))
+            .await,
+        Err(WriteError::VersionConflict {
+            expected: 1,
+            actual: 2
+        })
+    ));
+    let stored = vault.kek_records().await.unwrap();
+    let found = stored.iter().find(|r| r.version == v).unwrap();
+    assert_eq!(*found, saved);
+    assert!(found.compromised);
+
+    // One audit record per change, store-wide, naming the version and both states.
+    let journal = vault.audit_since(T0, 100_000).await.unwrap();
+    let kek: Vec<_> = journal
+        .iter()
+        .skip(before)
+        .filter(|r| r.event == AuditEvent::KekState)
+        .collect();
+    assert_eq!(kek.len(), 2, "{kek:?}");
+    assert_eq!(kek[0].from_state.as_deref(), Some("absent"));
+    assert_eq!(kek[0].to_state.as_deref(), Some("primary"));
+    assert_eq!(kek[1].from_state.as_deref(), Some("primary"));
+    assert_eq!(kek[1].to_state.as_deref(), Some("compromised"));
+    assert!(kek[1].reason.contains(&format!("kek {}", v.get())));
+    assert!(kek.iter().all(|r| r.item_id.is_none()));
+}
+
+async fn attempt_flags_and_last_promoted(vault: &SqlVault) {
+    let i = item(310);
+    vault
+        .insert_item(&i, &user(310), &token(310), &note("exchange"), T0)
+        .await
+        .unwrap();
+    let lease = vault.acquire_lease(&i, &owner("w"), TTL, T0).await.unwrap();
+
+    // Sent, then a definite reject: the flag goes up with the marker and down at the close.
+    let failed = AttemptId::new("attempt-310-a").unwrap();
+    let begun = vault
+        .begin_attempt(
+            BeginAttempt {
+                attempt_id: &failed,
+                lease: &lease,
+                expected_version: 1,
+                note: &note("start: scheduled"),
+            },
+            at(1),
+        )
+        .await
+        .unwrap();
+    assert!(!begun.maybe_applied);
+    let sent = vault.mark_sent(&failed, &lease, at(2)).await.unwrap();
+    assert!(sent.maybe_applied);
+    assert!(vault.attempt(&failed).await.unwrap().maybe_applied);
+    let closed = vault
+        .finish_attempt(
+            FinishAttempt {
+                attempt_id: &failed,
+                status: AttemptStatus::Failed,
+                expected_version: 1,
+                from: CredentialState::InFlight,
+                to: CredentialState::Active,
+                lease: Some(&lease),
+                note: &note("rate limited"),
+            },
+            at(3),
+        )
+        .await
+        .unwrap();
+    assert!(!closed.maybe_applied);
+    assert!(!vault.attempt(&failed).await.unwrap().maybe_applied);
+
+    // Sent, outcome unknown, abandoned: the flag stays (the answer was never learnt).
+    let unknown = AttemptId::new("attempt-310-b").unwrap();
+    vault
+        .begin_attempt(
+            BeginAttempt {
+                attempt_id: &unknown,
+                lease: &lease,
+                expected_version: 1,
+                note: &note("start: scheduled"),
+            },
+            at(4),
+        )
+        .await
+        .unwrap();
+    vault.mark_sent(&unknown, &lease, at(5)).await.unwrap();
+    vault
+        .set_credential_state(
+            StateChange {
+                item_id: &i,
+                expected_version: 1,
+                from: CredentialState::InFlight,
+                to: CredentialState::Unknown,
+                lease: Some(&lease),
+                note: &note("timeout"),
+            },
+            at(6),
+        )
+        .await
+        .unwrap();
+    let abandoned = vault
+        .finish_attempt(
+            FinishAttempt {
+                attempt_id: &unknown,
+                status: AttemptStatus::Abandoned,
+                expected_version: 1,
+                from: CredentialState::Unknown,
+                to: CredentialState::Active,
+                lease: Some(&lease),
+                note: &note("operator"),
+            },
+            at(7),
+        )
+        .await
+        .unwrap();
+    assert!(abandoned.maybe_applied);
+
+    // A promoted attempt stays named on the Item after the promote closed it.
+    let promoted = AttemptId::new("attempt-310-c").unwrap();
+    vault
+        .begin_attempt(
+            BeginAttempt {
+                attempt_id: &promoted,
+                lease: &lease,
+                expected_version: 1,
+                note: &note("start: scheduled"),
+            },
+            at(8),
+        )
+        .await
+        .unwrap();
+    vault.mark_sent(&promoted, &lease, at(9)).await.unwrap();
+    vault
+        .stash_new_token(&promoted, &token(311), Some("req-310"), at(10))
+        .await
+        .unwrap();
+    assert!(vault.item(&i).await.unwrap().last_attempt_id.is_none());
+    let record = vault
+        .promote_stashed(
+            Promote {
+                attempt_id: &promoted,
+                expected_version: 1,
+                to: CredentialState::Verifying,
+                lease: Some(&lease),
+                note: &note("promote"),
+            },
+            at(11),
+        )
+        .await
+        .unwrap();
+    assert_eq!(record.last_attempt_id.as_ref(), Some(&promoted));
+    let stored = vault.item(&i).await.unwrap();
+    assert_eq!(stored.last_attempt_id, Some(promoted.clone()));
+    assert_eq!(stored, record);
+    let attempt = vault.attempt(&promoted).await.unwrap();
+    assert_eq!(attempt.status, AttemptStatus::Committed);
+    assert!(attempt.maybe_applied);
+}
+
+async fn audit_is_append_only(vault: &SqlVault) {
+    let i = item(320);
+    vault
+        .insert_item(&i, &user(320), &token(320), &note("exchange"), T0)
+        .await
+        .unwrap();
+    let count = |rows: &[tokenward_vault::AuditRecord]| rows.len();
+    let before = vault.audit(&i).await.unwrap();
+    assert_eq!(count(&before), 1);
+    for sql in [
+        "DELETE FROM audit WHERE item_id = $1",
+        "UPDATE audit SET reason = 'rewritten' WHERE item_id = $1",
+        "UPDATE audit SET actor = 'someone else' WHERE item_id = $1",
+        // Anonymising while changing anything else is refused too.
+        "UPDATE audit SET item_id = NULL, reason = '[erased]', request_id = NULL, \
+         attempt_id = NULL, at = 0 WHERE item_id = $1",
+    ] {
+        let refused = sqlx::query(sql)
+            .bind(i.as_str())
+            .execute(vault.pool())
+            .await;
+        let error = refused.expect_err(sql).to_string();
+        assert!(error.contains("append-only"), "{sql}: {error}");
+    }
+    assert_eq!(vault.audit(&i).await.unwrap(), before);
+    // Erasure's anonymisation is the one update allowed (the erasure check covers the rest).
+    vault.erase_user(&user(320), "dpo", at(1)).await.unwrap();
+    assert!(vault.audit(&i).await.unwrap().is_empty());
+    let anonymised = vault
+        .audit_since(T0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.id == before[0].id)
+        .collect::<Vec<_>>();
+    assert_eq!(anonymised.len(), 1);
+    assert_eq!(anonymised[0].reason, "[erased]");
+    assert_eq!(anonymised[0].at, before[0].at);
+    assert_eq!(anonymised[0].event, before[0].event);
 }
