@@ -103,37 +103,7 @@ struct SelfTestCase {
 async fn collect(vault: &SqlVault) -> Result<Report, Failure> {
     let read = |e: &tokenward_vault::ReadError| Failure::caused(Code::Vault, "vault", e);
     let keyring = vault.cipher().keyring();
-    let counts: BTreeMap<u32, u64> = vault
-        .count_by_kek_version()
-        .await
-        .map_err(|e| read(&e))?
-        .into_iter()
-        .map(|(v, n)| (u32::from(v), n))
-        .collect();
-    let mut kek_versions = Vec::new();
-    for info in keyring.keys() {
-        let envelopes = vault
-            .envelopes_under(info.version)
-            .await
-            .map_err(|e| read(&e))?;
-        kek_versions.push(KekRow {
-            version: u32::from(info.version),
-            state: info.state.to_string(),
-            items: counts.get(&u32::from(info.version)).copied().unwrap_or(0),
-            envelopes,
-        });
-    }
-    let unknown_kek_versions = counts
-        .iter()
-        .filter(|(v, _)| !kek_versions.iter().any(|k| k.version == **v))
-        .map(|(v, n)| KekRow {
-            version: *v,
-            state: "unknown to the keyring".to_owned(),
-            items: *n,
-            envelopes: *n,
-        })
-        .collect();
-
+    let (kek_versions, unknown_kek_versions) = kek_rows(vault).await?;
     let records = all_items(vault).await?;
     let mut credential_states: BTreeMap<&'static str, usize> = CredentialState::ALL
         .iter()
@@ -209,6 +179,44 @@ async fn collect(vault: &SqlVault) -> Result<Report, Failure> {
         unfinished_rewrap_jobs,
         redaction_self_test: self_test(&Policy::plaid()),
     })
+}
+
+/// The keyring's versions with their counts, and versions envelopes name that it lacks.
+async fn kek_rows(vault: &SqlVault) -> Result<(Vec<KekRow>, Vec<KekRow>), Failure> {
+    let read = |e: &tokenward_vault::ReadError| Failure::caused(Code::Vault, "vault", e);
+    let keyring = vault.cipher().keyring();
+    let counts: BTreeMap<u32, u64> = vault
+        .count_by_kek_version()
+        .await
+        .map_err(|e| read(&e))?
+        .into_iter()
+        .map(|(v, n)| (u32::from(v), n))
+        .collect();
+    let mut kek_versions = Vec::new();
+    for info in keyring.keys() {
+        let envelopes = vault
+            .envelopes_under(info.version)
+            .await
+            .map_err(|e| read(&e))?;
+        kek_versions.push(KekRow {
+            version: u32::from(info.version),
+            state: info.state.to_string(),
+            items: counts.get(&u32::from(info.version)).copied().unwrap_or(0),
+            envelopes,
+        });
+    }
+    let unknown_kek_versions = counts
+        .iter()
+        .filter(|(v, _)| !kek_versions.iter().any(|k| k.version == **v))
+        .map(|(v, n)| KekRow {
+            version: *v,
+            state: "unknown to the keyring".to_owned(),
+            items: *n,
+            envelopes: *n,
+        })
+        .collect();
+
+    Ok((kek_versions, unknown_kek_versions))
 }
 
 fn time(at: Timestamp) -> String {

@@ -64,6 +64,11 @@ async fn rotate(
         .await
         .map_err(|e| Failure::caused(Code::Vault, "rotate: planning failed", &e))?;
 
+    render(&report, args)
+}
+
+/// Prints the plan or the outcome per Item; incomplete when any Item was not rotated.
+fn render(report: &tokenward_rotation::BatchReport, args: &RotateArgs) -> Result<(), Failure> {
     let mut complete = true;
     let mut lines = Vec::new();
     let mut rows = Vec::new();
