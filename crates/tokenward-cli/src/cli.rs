@@ -55,6 +55,9 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Manage a keyring file: generate, list, add, promote, disable.
+    #[command(
+        after_help = "Examples:\n  export TOKENWARD_KEYRING_FILE=/etc/tokenward/keyring.json\n  tokenward keys generate\n  tokenward keys add\n  tokenward keys promote 2\n  tokenward rewrap && tokenward keys disable 1\n\nFiles are written with mode 0600, atomically; a keyring file that its group or others can\nread or write is refused. No command prints key material."
+    )]
     Keys(KeysArgs),
     /// Seal stdin into an envelope (text form) on stdout.
     #[command(
