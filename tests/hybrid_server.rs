@@ -1,0 +1,948 @@
+//! The `hybrid_server` example driven through its whole API against the emulator, in-process
+//! through the router and over loopback HTTP/1.1: sign-up and the session cookie, link and
+//! exchange into the vault, the JSON dashboard and the HTML page (escaped, with its SVG chart),
+//! webhooks the emulator signs and delivers (cache invalidation, Item health), captured
+//! deliveries replayed and forged (missing, garbage, bad signature, changed body: 401; the
+//! original: processed once, then a duplicate), missing, tampered and expired sessions,
+//! logout, `delete-me` twice, and a leak scan of every response and log line.
+//!
+//! The `SQLite` variant always runs. The Redis variant (transaction metadata and vault
+//! ciphertext cached, own key prefix) runs when `TOKENWARD_TEST_REDIS_URL` is set, the
+//! Postgres one (own schema) when `TOKENWARD_TEST_POSTGRES_URL` is set; otherwise they skip
+//! and say so, and fail under `CI=true`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::too_many_lines,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "test code"
+)]
+
+#[allow(
+    dead_code,
+    unreachable_pub,
+    unused_qualifications,
+    reason = "the example's main is not called here"
+)]
+#[path = "../examples/hybrid_server.rs"]
+mod hybrid_server;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use hybrid_server::{CACHED_FIELDS, Config, SESSION_COOKIE, TxCache, Users};
+use serde_json::Value;
+use tokenward_envelope::{Cipher, Keyring};
+use tokenward_plaid::models::AccountsGetRequest;
+use tokenward_plaid::webhooks::{PlaidKeySource, WebhookVerifier};
+use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi};
+use tokenward_redact::{AccessToken, ClientId, ClientSecret};
+use tokenward_sandbox::Sandbox;
+use tokenward_vault::{CacheConfig, CachedVault, ItemId, ReadError, SqlVault, Vault};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt as _;
+
+const CLIENT_ID: &str = "5f1c2b3a4d5e6f7a8b9c0d1e";
+const SECRET: &str = tokenward_testkit::canary::PLAID_SECRET;
+
+// ---------------------------------------------------------------------------------------------
+// Replies, the transcript and the captured log.
+
+#[derive(Debug, Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn session_cookie(&self) -> Option<String> {
+        let set = self.header("set-cookie")?;
+        let value = set.strip_prefix(&format!("{SESSION_COOKIE}="))?;
+        Some(value.split(';').next().unwrap_or_default().to_owned())
+    }
+
+    fn scan_text(&self) -> String {
+        let mut text = format!("{}\n", self.status);
+        for (name, value) in &self.headers {
+            let _ = writeln!(text, "{name}: {value}");
+        }
+        text + &self.body
+    }
+}
+
+#[derive(Default)]
+struct Transcript {
+    replies: Vec<(String, Reply, Option<String>)>,
+    secrets: Vec<String>,
+}
+
+impl Transcript {
+    fn record(&mut self, label: &str, reply: &Reply, allowed: Option<&str>) {
+        self.replies
+            .push((label.to_owned(), reply.clone(), allowed.map(str::to_owned)));
+    }
+
+    fn secret(&mut self, value: &str) {
+        assert!(value.len() > 20, "{value}");
+        self.secrets.push(value.to_owned());
+    }
+
+    fn check(&self, logs: &str, min_replies: usize) {
+        assert!(
+            self.replies.len() >= min_replies,
+            "too few replies recorded"
+        );
+        for secret in &self.secrets {
+            for (label, reply, allowed) in &self.replies {
+                if allowed.as_deref() == Some(secret.as_str()) {
+                    continue;
+                }
+                assert!(
+                    !reply.scan_text().contains(secret.as_str()),
+                    "a secret leaked in the reply to {label}"
+                );
+            }
+            assert!(
+                !logs.contains(secret.as_str()),
+                "a secret leaked in the log"
+            );
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The example's redacting formatter, writing into `logs` for this thread (current-thread
+/// runtime: the server's and the emulator's tasks log here too).
+fn capture_logs(logs: &Logs) -> tracing::subscriber::DefaultGuard {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let writer = logs.clone();
+    let layer =
+        tokenward_redact::integrations::redacting_fmt_layer(tokenward_redact::Policy::plaid())
+            .with_writer(move || writer.clone());
+    tracing::subscriber::set_default(tracing_subscriber::registry().with(layer))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests.
+
+async fn call(
+    router: &Router,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", format!("{SESSION_COOKIE}={cookie}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::from(body.to_vec())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, the response read to EOF.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(cookie) = cookie {
+        let _ = write!(request, "Cookie: {SESSION_COOKIE}={cookie}\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    assert!(status_line.starts_with("HTTP/1.1 "), "{status_line}");
+    let status = status_line[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .map(|line| {
+            let (n, v) = line.split_once(':').unwrap();
+            (n.trim().to_ascii_lowercase(), v.trim().to_owned())
+        })
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    assert_eq!(body.len(), length, "body length");
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// One webhook delivery as a receiver saw it.
+#[derive(Debug, Clone)]
+struct Captured {
+    verification: String,
+    body: Vec<u8>,
+}
+
+/// A webhook receiver that keeps what it gets and answers 200: the deliveries the test then
+/// replays and forges against the server.
+async fn capture_webhooks() -> (String, tokio::sync::mpsc::UnboundedReceiver<Captured>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut raw = Vec::new();
+            let mut buf = [0_u8; 4096];
+            let (head_len, length, verification) = loop {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the delivery ended early");
+                raw.extend_from_slice(&buf[..n]);
+                if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+                    let mut length = 0;
+                    let mut verification = String::new();
+                    for line in head.split("\r\n").skip(1) {
+                        let (name, value) = line.split_once(':').unwrap();
+                        match name.trim().to_ascii_lowercase().as_str() {
+                            "content-length" => length = value.trim().parse().unwrap(),
+                            "plaid-verification" => value.trim().clone_into(&mut verification),
+                            _ => {}
+                        }
+                    }
+                    break (end + 4, length, verification);
+                }
+            };
+            while raw.len() < head_len + length {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the delivery ended early");
+                raw.extend_from_slice(&buf[..n]);
+            }
+            let body = raw[head_len..head_len + length].to_vec();
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+            let _ = tx.send(Captured { verification, body });
+        }
+    });
+    (url, rx)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture.
+
+/// Which services a run uses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Sqlite,
+    SqliteWithRedis,
+    Postgres,
+}
+
+fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{var} is not set, and under CI=true a missing service is a failure"
+            );
+            eprintln!("skipped: {var} is not set (run scripts/services to start the services)");
+            None
+        }
+    }
+}
+
+struct Fixture {
+    sandbox: Sandbox,
+    plaid: Arc<dyn PlaidApi>,
+    vault: Arc<dyn Vault>,
+    cache: Option<TxCache>,
+    redis: Option<redis::aio::MultiplexedConnection>,
+    verifier: Arc<WebhookVerifier>,
+    users: Arc<Users>,
+    now: Arc<AtomicI64>,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn new(backend: Backend, redis_url: Option<&str>, postgres_url: Option<&str>) -> Self {
+        let sandbox = Sandbox::builder()
+            .credentials(
+                &ClientId::new(CLIENT_ID).unwrap(),
+                &ClientSecret::new(SECRET).unwrap(),
+            )
+            .seed(11)
+            .start()
+            .await
+            .unwrap();
+        let plaid: Arc<dyn PlaidApi> = Arc::new(
+            HttpPlaidClient::builder()
+                .environment(Environment::Custom(sandbox.base_url()))
+                .credentials(
+                    ClientId::new(CLIENT_ID).unwrap(),
+                    ClientSecret::new(SECRET).unwrap(),
+                )
+                .build()
+                .unwrap(),
+        );
+        let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));
+        let dir = tempfile::tempdir().unwrap();
+        let store = match backend {
+            Backend::Sqlite | Backend::SqliteWithRedis => {
+                SqlVault::sqlite_file(dir.path().join("vault.db"), cipher)
+                    .await
+                    .unwrap()
+            }
+            Backend::Postgres => {
+                // A schema of our own: parallel runs never meet, and the emulator's Item ids
+                // (derived from its seed) never collide with an earlier run's rows. The root
+                // package has no SQL client to drop it afterwards; the names say what they are.
+                let schema = format!("tw_example_hybrid_{}", &random_hex()[..12]);
+                SqlVault::postgres_in_schema(postgres_url.unwrap(), Some(&schema), cipher)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (vault, cache, redis): (Arc<dyn Vault>, _, _) = match redis_url {
+            Some(url) => {
+                // Our own prefix, so parallel runs and other tests never share keys.
+                let prefix = format!("tokenward:test:hybrid:{}:", &random_hex()[..16]);
+                let vault = CachedVault::new(
+                    store,
+                    CacheConfig::new(url).prefix(format!("{prefix}vault:")),
+                )
+                .unwrap();
+                let cache = TxCache::connect(url, &prefix, Duration::from_secs(300))
+                    .await
+                    .unwrap();
+                let connection = redis::Client::open(url)
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap();
+                (Arc::new(vault), Some(cache), Some(connection))
+            }
+            None => (Arc::new(store), None, None),
+        };
+        let verifier = Arc::new(WebhookVerifier::new(PlaidKeySource::new(Arc::clone(
+            &plaid,
+        ))));
+        let now = chrono::Utc::now().timestamp();
+        Fixture {
+            sandbox,
+            plaid,
+            vault,
+            cache,
+            redis,
+            verifier,
+            users: Arc::new(Users::default()),
+            now: Arc::new(AtomicI64::new(now)),
+            _dir: dir,
+        }
+    }
+
+    /// A server configuration over the shared state, sending Plaid's webhooks to `webhook_url`.
+    fn config(&self, webhook_url: &str) -> Config {
+        let mut config = Config::new(Arc::clone(&self.plaid), Arc::clone(&self.vault));
+        config.cache.clone_from(&self.cache);
+        config.verifier = Arc::clone(&self.verifier);
+        config.users = Arc::clone(&self.users);
+        config.webhook_url = Some(webhook_url.to_owned());
+        let now = Arc::clone(&self.now);
+        config.clock = Arc::new(move || now.load(Ordering::SeqCst));
+        config
+    }
+
+    async fn token(&self, item_id: &str) -> AccessToken {
+        self.vault
+            .get(&ItemId::new(item_id).unwrap())
+            .await
+            .unwrap()
+            .token
+    }
+
+    /// Waits until the emulator has an answer from the receiver of a `code` webhook about
+    /// `item_id` (after `seen` such answers), and returns its HTTP status.
+    async fn delivered(&self, item_id: &str, code: &str, seen: usize) -> u16 {
+        for _ in 0..1000 {
+            let answered: Vec<u16> = self
+                .sandbox
+                .emulator()
+                .webhook_deliveries()
+                .into_iter()
+                .filter(|d| d.item_id == item_id && d.webhook_code == code)
+                .filter_map(|d| {
+                    assert_eq!(d.error, None, "delivery failed");
+                    d.status
+                })
+                .collect();
+            if answered.len() > seen {
+                return answered[seen];
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the {code} webhook was never answered");
+    }
+
+    async fn redis_exists(&self, key: &str) -> bool {
+        let mut connection = self.redis.clone().unwrap();
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        n == 1
+    }
+}
+
+/// 64 random hex digits, from the same source the examples use for session ids.
+fn random_hex() -> String {
+    let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));
+    let context = tokenward_envelope::Context::new()
+        .with("purpose", "test")
+        .unwrap();
+    let sealed = cipher.seal(&[0_u8; 32], &context).unwrap();
+    sealed.sealed_data()[..32]
+        .iter()
+        .fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+fn assert_refused(reply: &Reply, label: &str) {
+    assert_eq!(reply.status, 401, "{label}: {}", reply.body);
+    assert_eq!(reply.session_cookie().as_deref(), Some(""), "{label}");
+    assert!(
+        reply.header("set-cookie").unwrap().contains("Max-Age=0"),
+        "{label}"
+    );
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Signs up through `router`, links a sandbox Item, and returns (session id, item id).
+async fn sign_up_and_link(router: &Router, transcript: &mut Transcript) -> (String, String) {
+    let reply = call(router, "POST", "/api/link/token", None, &[], b"").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let session = reply.session_cookie().unwrap();
+    let link_token = reply.json()["link_token"].as_str().unwrap().to_owned();
+    transcript.secret(&link_token);
+    transcript.record("link token", &reply, Some(&link_token));
+    let reply = call(router, "POST", "/api/sandbox/public_token", None, &[], b"").await;
+    let public_token = reply.json()["public_token"].as_str().unwrap().to_owned();
+    transcript.secret(&public_token);
+    transcript.record("public token", &reply, Some(&public_token));
+    let body = serde_json::json!({ "public_token": public_token }).to_string();
+    let reply = call(
+        router,
+        "POST",
+        "/api/link/exchange",
+        Some(&session),
+        &[],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    transcript.record("exchange", &reply, None);
+    (
+        session,
+        reply.json()["item_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenario.
+
+async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Option<&str>) {
+    let logs = Logs::default();
+    let _guard = capture_logs(&logs);
+    let fixture = Fixture::new(backend, redis_url, postgres_url).await;
+    let cached = fixture.cache.is_some();
+    let mut transcript = Transcript::default();
+    transcript.secret(SECRET);
+    transcript.secret(CLIENT_ID);
+
+    // The server on loopback; the emulator delivers webhooks to it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let own_hook = format!("http://{addr}/webhooks/plaid");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hybrid_server::serve(
+        listener,
+        fixture.config(&own_hook),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // The same server in-process (shared vault, users, verifier).
+    let router = hybrid_server::app(fixture.config(&own_hook));
+
+    // --- Sign-up, link and exchange over loopback HTTP.
+    let reply = http(addr, "POST", "/api/link/token", None, "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let set = reply.header("set-cookie").unwrap().to_owned();
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=86400",
+    ] {
+        assert!(
+            set.split("; ").any(|a| a == attribute),
+            "{attribute}: {set}"
+        );
+    }
+    let session = reply.session_cookie().unwrap();
+    assert_eq!(session.len(), 64);
+    assert!(session.bytes().all(|b| b.is_ascii_hexdigit()));
+    let link_token = reply.json()["link_token"].as_str().unwrap().to_owned();
+    transcript.secret(&link_token);
+    transcript.record("link token", &reply, Some(&link_token));
+    assert_eq!(fixture.users.user_count(), 1);
+
+    // Asking again with the session keeps the user.
+    let reply = http(addr, "POST", "/api/link/token", Some(&session), "").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("set-cookie"), None);
+    let again = reply.json()["link_token"].as_str().unwrap().to_owned();
+    transcript.secret(&again);
+    transcript.record("link token again", &reply, Some(&again));
+    assert_eq!(fixture.users.user_count(), 1);
+
+    let reply = http(addr, "POST", "/api/sandbox/public_token", None, "").await;
+    let public_token = reply.json()["public_token"].as_str().unwrap().to_owned();
+    transcript.secret(&public_token);
+    transcript.record("public token", &reply, Some(&public_token));
+
+    let body = serde_json::json!({ "public_token": public_token }).to_string();
+    let reply = http(addr, "POST", "/api/link/exchange", None, &body).await;
+    assert_refused(&reply, "exchange without a session");
+    transcript.record("exchange without session", &reply, None);
+    let reply = http(addr, "POST", "/api/link/exchange", Some(&session), "{").await;
+    assert_eq!(reply.status, 400);
+    transcript.record("exchange bad body", &reply, None);
+    let reply = http(addr, "POST", "/api/link/exchange", Some(&session), &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    transcript.record("exchange", &reply, None);
+    let item_id = reply.json()["item_id"].as_str().unwrap().to_owned();
+    let token = fixture.token(&item_id).await;
+    transcript.secret(token.expose_secret());
+    let reply = http(addr, "POST", "/api/link/exchange", Some(&session), &body).await;
+    assert_eq!(reply.status, 400, "a used public token: {}", reply.body);
+    transcript.record("exchange again", &reply, None);
+
+    // --- The dashboard (JSON): live accounts, metadata-only transactions.
+    let reply = call(&router, "GET", "/api/dashboard", Some(&session), &[], b"").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    transcript.record("dashboard", &reply, None);
+    let dashboard = reply.json();
+    assert_eq!(dashboard["cache"], if cached { "miss" } else { "off" });
+    let item = &dashboard["items"][0];
+    assert_eq!(item["item_id"], item_id.as_str());
+    assert_eq!(item["health"], "healthy");
+    assert_eq!(item["accounts"].as_array().unwrap().len(), 3);
+    assert!(!dashboard["spending"].as_array().unwrap().is_empty());
+    let transactions = dashboard["transactions"].as_array().unwrap();
+    assert!(!transactions.is_empty() && transactions.len() <= 25);
+    let fields: BTreeSet<&str> = CACHED_FIELDS.into_iter().collect();
+    for t in transactions {
+        let keys: BTreeSet<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, fields);
+    }
+
+    if cached {
+        // Redis holds exactly the allow-listed fields, with a TTL.
+        let key = fixture.cache.as_ref().unwrap().key(&item_id);
+        let mut connection = fixture.redis.clone().unwrap();
+        let raw: String = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(!raw.contains("[REDACTED"), "{raw}");
+        let entries: Vec<Value> = serde_json::from_str(&raw).unwrap();
+        assert!(!entries.is_empty());
+        for entry in &entries {
+            let keys: BTreeSet<&str> = entry
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(keys, fields);
+        }
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "no TTL on {key}");
+        let reply = call(&router, "GET", "/api/dashboard", Some(&session), &[], b"").await;
+        assert_eq!(reply.json()["cache"], "hit");
+        transcript.record("dashboard cached", &reply, None);
+    }
+
+    // --- The page: server-rendered, escaped, with the SVG chart.
+    let reply = call(&router, "GET", "/", Some(&session), &[], b"").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        reply
+            .header("content-security-policy")
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    transcript.record("page", &reply, None);
+    let page = &reply.body;
+    assert!(page.contains("<svg"), "no chart");
+    assert!(!page.contains("<script"));
+    for account in item["accounts"].as_array().unwrap() {
+        assert!(page.contains(&escape(account["name"].as_str().unwrap())));
+    }
+    for t in transactions {
+        let merchant = t["merchant"].as_str().unwrap();
+        assert!(page.contains(&escape(merchant)), "{merchant}");
+        if merchant != escape(merchant) {
+            assert!(!page.contains(merchant), "unescaped: {merchant}");
+        }
+    }
+    for category in dashboard["spending"].as_array().unwrap() {
+        assert!(page.contains(&escape(category["category"].as_str().unwrap())));
+    }
+    let reply = call(&router, "GET", "/", None, &[], b"").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("Not signed in"));
+    transcript.record("page signed out", &reply, None);
+
+    // --- Webhooks the emulator signs and delivers to the server.
+    let body = br#"{"code":"SYNC_UPDATES_AVAILABLE"}"#;
+    let reply = call(
+        &router,
+        "POST",
+        "/api/sandbox/fire_webhook",
+        Some(&session),
+        &[],
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    transcript.record("fire webhook", &reply, None);
+    assert_eq!(
+        fixture
+            .delivered(&item_id, "SYNC_UPDATES_AVAILABLE", 0)
+            .await,
+        200
+    );
+    if cached {
+        let key = fixture.cache.as_ref().unwrap().key(&item_id);
+        assert!(
+            !fixture.redis_exists(&key).await,
+            "the webhook did not invalidate the cache"
+        );
+        let reply = call(&router, "GET", "/api/dashboard", Some(&session), &[], b"").await;
+        assert_eq!(reply.json()["cache"], "miss");
+    }
+
+    // ITEM_LOGIN_REQUIRED: the ERROR webhook moves the Item's health, idempotently.
+    for round in 0..2 {
+        let reply = call(
+            &router,
+            "POST",
+            "/api/sandbox/reset_login",
+            Some(&session),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(fixture.delivered(&item_id, "ERROR", round).await, 200);
+    }
+    let reply = call(&router, "GET", "/api/dashboard", Some(&session), &[], b"").await;
+    transcript.record("dashboard needs reauth", &reply, None);
+    let item = &reply.json()["items"][0];
+    assert_eq!(item["health"], "needs_reauth");
+    assert_eq!(item["error"], "item_login_required");
+    let audit = fixture
+        .vault
+        .audit(&ItemId::new(item_id.as_str()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        audit.iter().filter(|r| r.reason == "webhook ERROR").count(),
+        1,
+        "the second ERROR webhook changed nothing"
+    );
+
+    // --- Deliveries captured, then replayed and forged against the server.
+    let (capture_url, mut captured) = capture_webhooks().await;
+    let second = hybrid_server::app(fixture.config(&capture_url));
+    let (session2, item2) = sign_up_and_link(&second, &mut transcript).await;
+    transcript.secret(fixture.token(&item2).await.expose_secret());
+    let reply = call(
+        &second,
+        "POST",
+        "/api/sandbox/fire_webhook",
+        Some(&session2),
+        &[],
+        br#"{"code":"DEFAULT_UPDATE"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let delivery = captured.recv().await.unwrap();
+    assert!(delivery.verification.starts_with("ey"));
+    let jwt = delivery.verification.clone();
+    let mut flipped = jwt.clone().into_bytes();
+    let at = flipped.len() - 5;
+    flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let mut changed_body = delivery.body.clone();
+    changed_body.extend_from_slice(b" ");
+    let forgeries: [(&str, Option<&str>, &[u8]); 5] = [
+        ("no header", None, &delivery.body),
+        ("garbage header", Some("not.a.jwt"), &delivery.body),
+        ("signature changed", Some(&flipped), &delivery.body),
+        ("body changed", Some(&jwt), &changed_body),
+        ("empty header", Some(""), &delivery.body),
+    ];
+    for (label, header, body) in forgeries {
+        let headers: Vec<(&str, &str)> = header
+            .map(|h| vec![("plaid-verification", h)])
+            .unwrap_or_default();
+        let reply = call(&router, "POST", "/webhooks/plaid", None, &headers, body).await;
+        assert_eq!(reply.status, 401, "{label}: {}", reply.body);
+        assert_eq!(reply.json()["status"], "unverified", "{label}");
+        transcript.record(label, &reply, None);
+    }
+    let headers = [("plaid-verification", jwt.as_str())];
+    let reply = call(
+        &router,
+        "POST",
+        "/webhooks/plaid",
+        None,
+        &headers,
+        &delivery.body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["status"], "processed");
+    transcript.record("webhook", &reply, None);
+    let reply = call(
+        &router,
+        "POST",
+        "/webhooks/plaid",
+        None,
+        &headers,
+        &delivery.body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["status"], "duplicate");
+    transcript.record("webhook replay", &reply, None);
+
+    // --- Sessions: missing, tampered, expired; logout.
+    for (method, path) in [
+        ("GET", "/api/dashboard"),
+        ("POST", "/api/link/exchange"),
+        ("DELETE", "/api/delete-me"),
+        ("POST", "/api/logout"),
+        ("POST", "/api/sandbox/reset_login"),
+    ] {
+        let reply = call(&router, method, path, None, &[], b"{}").await;
+        assert_refused(&reply, &format!("{method} {path} without a session"));
+        transcript.record(path, &reply, None);
+    }
+    let mut tampered = session.clone().into_bytes();
+    tampered[10] = if tampered[10] == b'a' { b'b' } else { b'a' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for (label, value) in [
+        ("tampered", tampered.as_str()),
+        ("not hex", "zz"),
+        ("too long", &format!("{session}00")),
+    ] {
+        let reply = call(&router, "GET", "/api/dashboard", Some(value), &[], b"").await;
+        assert_refused(&reply, label);
+        transcript.record(label, &reply, None);
+    }
+
+    let reply = call(&router, "POST", "/api/link/token", None, &[], b"").await;
+    let session3 = reply.session_cookie().unwrap();
+    let link3 = reply.json()["link_token"].as_str().unwrap().to_owned();
+    transcript.secret(&link3);
+    transcript.record("link token 3", &reply, Some(&link3));
+    let reply = call(&router, "GET", "/api/dashboard", Some(&session3), &[], b"").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.json()["items"].as_array().unwrap().is_empty());
+    let start = fixture.now.load(Ordering::SeqCst);
+    fixture.now.store(
+        start + hybrid_server::DEFAULT_SESSION_TTL_SECS - 1,
+        Ordering::SeqCst,
+    );
+    let reply = call(&router, "GET", "/api/dashboard", Some(&session3), &[], b"").await;
+    assert_eq!(reply.status, 200, "one second before expiry");
+    fixture.now.store(
+        start + hybrid_server::DEFAULT_SESSION_TTL_SECS,
+        Ordering::SeqCst,
+    );
+    let reply = call(&router, "GET", "/api/dashboard", Some(&session3), &[], b"").await;
+    assert_refused(&reply, "expired");
+    transcript.record("expired", &reply, None);
+    fixture.now.store(start, Ordering::SeqCst);
+    let reply = call(&router, "GET", "/api/dashboard", Some(&session3), &[], b"").await;
+    assert_refused(&reply, "an expired session is gone for good");
+
+    let reply = call(&second, "POST", "/api/logout", Some(&session2), &[], b"").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.session_cookie().as_deref(), Some(""));
+    transcript.record("logout", &reply, None);
+    let reply = call(&second, "GET", "/api/dashboard", Some(&session2), &[], b"").await;
+    assert_refused(&reply, "after logout");
+
+    // --- delete-me: Plaid, vault, cache, user, session; then a clean 401.
+    let reply = http(addr, "DELETE", "/api/delete-me", Some(&session), "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["items_removed"], 1);
+    assert_eq!(reply.session_cookie().as_deref(), Some(""));
+    transcript.record("delete-me", &reply, None);
+    assert!(matches!(
+        fixture
+            .vault
+            .item(&ItemId::new(item_id.as_str()).unwrap())
+            .await,
+        Err(ReadError::NotFound(_))
+    ));
+    let dead = fixture
+        .plaid
+        .accounts_get(&AccountsGetRequest::new(
+            AccessToken::new(token.expose_secret()).unwrap(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(dead.plaid_error().unwrap().is_invalid_access_token());
+    if cached {
+        let key = fixture.cache.as_ref().unwrap().key(&item_id);
+        assert!(!fixture.redis_exists(&key).await);
+    }
+    let reply = http(addr, "DELETE", "/api/delete-me", Some(&session), "").await;
+    assert_refused(&reply, "delete-me twice");
+    transcript.record("delete-me again", &reply, None);
+    let reply = http(addr, "GET", "/api/dashboard", Some(&session), "").await;
+    assert_refused(&reply, "dashboard after delete-me");
+    transcript.record("dashboard after delete-me", &reply, None);
+    // The second user (logged out) and the third (expired) are still there; the first is not.
+    assert_eq!(fixture.users.user_count(), 2);
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let logs = logs.text();
+    assert!(logs.contains("webhook verified"), "{logs}");
+    assert!(logs.contains("webhook rejected"), "{logs}");
+    assert!(logs.contains("user erased"), "{logs}");
+    transcript.check(&logs, 30);
+    fixture.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn hybrid_on_sqlite() {
+    scenario(Backend::Sqlite, None, None).await;
+}
+
+#[tokio::test]
+async fn hybrid_with_redis_cache() {
+    let Some(url) = service_url("TOKENWARD_TEST_REDIS_URL") else {
+        return;
+    };
+    scenario(Backend::SqliteWithRedis, Some(&url), None).await;
+}
+
+#[tokio::test]
+async fn hybrid_on_postgres() {
+    let Some(url) = service_url("TOKENWARD_TEST_POSTGRES_URL") else {
+        return;
+    };
+    scenario(Backend::Postgres, None, Some(&url)).await;
+}
