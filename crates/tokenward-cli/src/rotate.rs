@@ -80,7 +80,7 @@ fn render(report: &tokenward_rotation::BatchReport, args: &RotateArgs) -> Result
         let result = report.results.iter().find(|(id, _)| *id == entry.item_id);
         let outcome = match result {
             None if args.dry_run => None,
-            None => Some(("skipped".to_owned(), None)),
+            None => Some((planned.clone(), None)),
             Some((_, Ok(done))) => {
                 let state = done.state.name().to_owned();
                 if !matches!(

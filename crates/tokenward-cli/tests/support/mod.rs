@@ -72,6 +72,14 @@ impl Cli {
         self.env.retain(|(n, _)| n != name);
     }
 
+    /// A copy with the same environment and planted secrets.
+    pub fn clone_for_test(&self) -> Cli {
+        Cli {
+            env: self.env.clone(),
+            secrets: self.secrets.clone(),
+        }
+    }
+
     /// A secret no output may contain.
     pub fn plant(&mut self, secret: impl Into<String>) {
         self.secrets.push(secret.into());
