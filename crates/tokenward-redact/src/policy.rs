@@ -164,8 +164,19 @@ impl Policy {
     /// [`Policy::field`] for a name that lives as long as the program (a struct field's or a
     /// variant's, as serde passes them): the decision is computed once per policy and name,
     /// then found by the name's address.
+    ///
+    /// Inline only for the common case, a name already found kept; the rest is a call.
     #[inline]
     pub(crate) fn static_field(&self, name: &'static str) -> Option<&str> {
+        if self.inner.static_names.known_kept(name) {
+            return None;
+        }
+        self.static_field_slow(name)
+    }
+
+    /// [`Policy::static_field`] past its inline shortcut.
+    #[inline(never)]
+    fn static_field_slow(&self, name: &'static str) -> Option<&str> {
         match self.inner.static_names.get(name, || self.decide(name)) {
             0 => None,
             decision => match self.action(decision) {
@@ -419,7 +430,8 @@ impl PolicyBuilder {
 /// either an empty or claimed slot, or a complete entry; a name whose slots are all taken by
 /// others is decided afresh each time, as without a cache.
 struct StaticNames {
-    slots: Box<[StaticSlot; STATIC_SLOTS]>,
+    /// In line (the policy's `Inner` is on the heap already): one load fewer per lookup.
+    slots: [StaticSlot; STATIC_SLOTS],
 }
 
 #[derive(Default)]
@@ -443,8 +455,23 @@ const CLAIMED: u64 = u64::MAX;
 impl StaticNames {
     fn new() -> Self {
         StaticNames {
-            slots: Box::new(std::array::from_fn(|_| StaticSlot::default())),
+            slots: std::array::from_fn(|_| StaticSlot::default()),
         }
+    }
+
+    /// Whether `name` sits in its first slot, decided as kept: the common case, in a few
+    /// instructions (the same test as [`StaticNames::get`], against the one entry a kept
+    /// name of this length has).
+    #[inline]
+    fn known_kept(&self, name: &'static str) -> bool {
+        let addr = name.as_ptr().addr();
+        let Ok(len) = u32::try_from(name.len()) else {
+            return false;
+        };
+        self.slots.get(slot_of(addr)).is_some_and(|slot| {
+            slot.entry.load(Ordering::Acquire) == kept_entry(len)
+                && slot.addr.load(Ordering::Relaxed) == addr
+        })
     }
 
     /// The decision for `name`, from its slot or else from `decide` (then remembered).
@@ -508,6 +535,12 @@ fn slot_of(addr: usize) -> usize {
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         >> (64 - STATIC_BITS);
     usize::try_from(hash).unwrap_or(0)
+}
+
+/// The published entry of a kept name of `len` bytes (decision 0, stored plus one).
+#[inline]
+fn kept_entry(len: u32) -> u64 {
+    u64::from(len) << 32 | 1
 }
 
 /// The decision in a published entry (its low half is the decision plus one).

@@ -162,11 +162,36 @@ impl Anchors {
     fn screen(&self, len: usize) -> Option<&AnchorScreen> {
         self.screen.as_ref().filter(|_| len <= SCREEN_MAX_LEN)
     }
+
+    /// How the built-in rules must search `bytes`, or `None` when they certainly leave it
+    /// unchanged: settled by its bytes ([`certainly_clean`]), or by the screen proving that no
+    /// anchor, hence no rule match, is in it, which leaves only a routing number, which needs
+    /// nine digits. Out of line and a leaf (the routing check aside), so the many inlined
+    /// callers stay small and the call is cheap.
+    #[inline(never)]
+    fn settle(&self, bytes: &[u8]) -> Option<Search> {
+        if certainly_clean(bytes) {
+            return None;
+        }
+        if self
+            .screen(bytes.len())
+            .is_some_and(|screen| !screen.may_hold_anchor(bytes))
+        {
+            // Only a routing number is left; it is rare enough to be found in full here.
+            return (nine_digits(bytes) && has_routing_number(bytes))
+                .then_some(Search::RoutingOnly);
+        }
+        Some(Search::Rules)
+    }
 }
 
 /// A test for "contains one of up to 16 three-byte pieces" that reads each byte once, without
-/// branches: bit `i` of `table[k][b]` is set when piece `i` has byte `b` at position `k`, so
-/// `table[0][x] & table[1][y] & table[2][z]` is nonzero exactly when `xyz` is a piece.
+/// branches, in four instructions a byte (a shift-or automaton, as in Baeza-Yates and Gonnet's
+/// bitap). The state is one word of three 16-bit lanes, one bit per piece; a bit is 0 where
+/// the piece is matched so far: lane 0 after its first byte, lane 1 after its first two, lane 2
+/// after all three. Each byte shifts the lanes up by one and ORs in the byte's row of
+/// `table`, whose lane `k` has the bit of piece `i` cleared when piece `i` has this byte at
+/// position `k`. A piece is present exactly when its lane-2 bit was 0 after some byte.
 ///
 /// # Security
 ///
@@ -174,9 +199,15 @@ impl Anchors {
 /// every built-in match contains an anchor (what the anchored search already relies on, and a
 /// property test checks): text without a piece has no anchor, hence no rule match.
 struct AnchorScreen {
-    /// `table[k][b]`: the pieces with byte `b` at position `k`.
-    table: Box<[[u16; 256]; 3]>,
+    /// `table[b]`: bit `16 k + i` is 0 when piece `i` has byte `b` at position `k` (`k` < 3);
+    /// the top lane is all ones.
+    table: Box<[u64; 256]>,
 }
+
+/// Bits of one lane of [`AnchorScreen`]'s state: one per piece.
+const LANE: u32 = 16;
+/// The lane of [`AnchorScreen`]'s state that holds whole-piece matches.
+const FULL_PIECE_SHIFT: u32 = 2 * LANE;
 
 impl AnchorScreen {
     /// A screen for `anchors`, from `pieces` plus, for an anchor containing none of them, its
@@ -192,11 +223,11 @@ impl AnchorScreen {
         if all.len() > 16 {
             return None;
         }
-        let mut table = Box::new([[0u16; 256]; 3]);
-        for (bit, piece) in (0..16).map(|i| 1u16 << i).zip(&all) {
-            for (row, &b) in table.iter_mut().zip(piece) {
-                if let Some(cell) = row.get_mut(usize::from(b)) {
-                    *cell |= bit;
+        let mut table = Box::new([u64::MAX; 256]);
+        for (bit, piece) in (0..LANE).zip(&all) {
+            for (lane, &b) in (0..3).zip(piece) {
+                if let Some(row) = table.get_mut(usize::from(b)) {
+                    *row &= !(1u64 << (lane * LANE + bit));
                 }
             }
         }
@@ -207,17 +238,16 @@ impl AnchorScreen {
     /// anchor.
     #[inline]
     fn may_hold_anchor(&self, bytes: &[u8]) -> bool {
-        let [t0, t1, t2] = &*self.table;
-        // `one`: pieces whose first byte is the previous byte; `two`: whose first two bytes
-        // end there. (A byte indexes a 256-entry table: no bounds check is left.)
-        let (mut one, mut two, mut hit) = (0u16, 0u16, 0u16);
+        let table = &*self.table;
+        // `state`: as described on the type; `seen`: the AND of every state, so a 0 bit in its
+        // lane 2 is a piece matched at some byte. (A byte indexes a 256-entry table: no bounds
+        // check is left.)
+        let (mut state, mut seen) = (u64::MAX, u64::MAX);
         for &b in bytes {
-            let b = usize::from(b);
-            hit |= two & t2.get(b).copied().unwrap_or(0);
-            two = one & t1.get(b).copied().unwrap_or(0);
-            one = t0.get(b).copied().unwrap_or(0);
+            state = (state << LANE) | table.get(usize::from(b)).copied().unwrap_or(u64::MAX);
+            seen &= state;
         }
-        hit != 0
+        (!seen >> FULL_PIECE_SHIFT) & 0xffff != 0
     }
 }
 
@@ -331,38 +361,23 @@ impl TextRules {
         self.rules.len() + 1
     }
 
-    /// Scrubs `text`. Inlined for the shortcut a caller meets most: with only built-in rules,
-    /// text shorter than [`MIN_SCRUB_LEN`] is clean.
+    /// Scrubs `text`. Inlined for the shortcuts a caller meets most: with only built-in rules,
+    /// text shorter than [`MIN_SCRUB_LEN`] is clean, and most other short text is settled by
+    /// [`Anchors::settle`], a small call, before any search.
     #[inline]
     pub(crate) fn scrub<'a>(&self, text: &'a str, fp: Option<&Fingerprinter>) -> Cow<'a, str> {
-        if self.anchors.is_some() && text.len() < MIN_SCRUB_LEN {
-            return Cow::Borrowed(text);
-        }
-        self.scrub_checked(text, fp)
-    }
-
-    #[inline(never)]
-    fn scrub_checked<'a>(&self, text: &'a str, fp: Option<&Fingerprinter>) -> Cow<'a, str> {
-        // With only built-in rules, most short strings are settled here: by their bytes
-        // (`certainly_clean`), or by the screen proving that no anchor, hence no rule match,
-        // is in them, which leaves only a routing number, which needs nine digits.
-        let mut search = Search::Rules;
-        if let Some(anchors) = &self.anchors {
-            if certainly_clean(text) {
-                return Cow::Borrowed(text);
-            }
-            let bytes = text.as_bytes();
-            if anchors
-                .screen(bytes.len())
-                .is_some_and(|screen| !screen.may_hold_anchor(bytes))
-            {
-                // Only a routing number is left; it is rare enough to be found in full here.
-                if !nine_digits(bytes) || !has_routing_number(bytes) {
+        let search = match &self.anchors {
+            Some(anchors) => {
+                if text.len() < MIN_SCRUB_LEN {
                     return Cow::Borrowed(text);
                 }
-                search = Search::RoutingOnly;
+                match anchors.settle(text.as_bytes()) {
+                    Some(search) => search,
+                    None => return Cow::Borrowed(text),
+                }
             }
-        }
+            None => Search::Rules,
+        };
         self.scrub_matches(text, fp, search)
     }
 
@@ -542,8 +557,7 @@ pub const MIN_SCRUB_LEN: usize = 9;
 /// A custom pattern can match anything, so this is consulted only for policies without them
 /// (those are exactly the rule sets with anchors).
 #[inline]
-pub(crate) fn certainly_clean(text: &str) -> bool {
-    let bytes = text.as_bytes();
+pub(crate) fn certainly_clean(bytes: &[u8]) -> bool {
     bytes.len() < MIN_SCRUB_LEN
         || (word_only(bytes) && !(bytes.len() == 9 && bytes.iter().all(u8::is_ascii_digit)))
 }
@@ -784,6 +798,7 @@ pub fn aba_checksum_ok(digits: &str) -> bool {
 }
 
 /// Whether `bytes` holds a routing number by itself (see [`routing_numbers`]).
+#[inline(never)]
 fn has_routing_number(bytes: &[u8]) -> bool {
     let mut found = false;
     routing_numbers(bytes, |_| false, |_, _| found = true);
@@ -1055,7 +1070,7 @@ mod tests {
             "_021000021",
         ];
         for text in skipped {
-            assert!(super::certainly_clean(text), "{text}");
+            assert!(super::certainly_clean(text.as_bytes()), "{text}");
             assert_eq!(policy.scrub_text(text), text, "{text}");
         }
         let scrubbed = [
@@ -1067,7 +1082,7 @@ mod tests {
             "secret=0123456789abcdef",
         ];
         for text in scrubbed {
-            assert!(!super::certainly_clean(text), "{text}");
+            assert!(!super::certainly_clean(text.as_bytes()), "{text}");
         }
     }
 
