@@ -5,8 +5,9 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
+    clippy::print_stderr,
     missing_docs,
-    reason = "test code: failures should be loud"
+    reason = "test code: failures should be loud; a skipped test says why on stderr"
 )]
 
 mod support;
@@ -341,4 +342,68 @@ fn usage_errors_are_one_line_and_exit_2() {
         let help = cli.run(&[command, "--help"], b"").ok();
         assert!(help.contains("Example"), "{command} --help has examples");
     }
+}
+
+#[test]
+fn open_refuses_to_write_plaintext_to_a_terminal() {
+    // util-linux `script` gives the command a pseudo-terminal as stdout.
+    let Ok(status) = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("skipped: `script` (util-linux) is not installed, so no terminal to test with");
+        return;
+    };
+    assert!(status.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cli = cli_with_keyring(dir.path());
+    cli.plant(canary::ACCESS_SANDBOX);
+    let sealed = cli
+        .run(
+            &["seal", "--context", "item_id=1"],
+            canary::ACCESS_SANDBOX.as_bytes(),
+        )
+        .ok();
+    let envelope = dir.path().join("token.twe");
+    std::fs::write(&envelope, sealed).unwrap();
+    let keyring = dir.path().join("keyring.json");
+    let on_terminal = |extra: &str| {
+        let command = format!(
+            "{} open --context item_id=1 {extra} < {}",
+            env!("CARGO_BIN_EXE_tokenward"),
+            envelope.display()
+        );
+        std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("TOKENWARD_KEYRING_FILE", &keyring)
+            .output()
+            .unwrap()
+    };
+    let refused = on_terminal("");
+    assert_eq!(refused.status.code(), Some(4));
+    let screen = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        screen.contains("refusing to write plaintext to a terminal"),
+        "{screen}"
+    );
+    assert!(!screen.contains(canary::ACCESS_SANDBOX));
+    let allowed = on_terminal("--to-terminal");
+    assert_eq!(allowed.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&allowed.stdout).contains(canary::ACCESS_SANDBOX));
+}
+
+#[test]
+fn the_keyring_can_come_from_a_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = keyring(dir.path());
+    let json = std::fs::read_to_string(&path).unwrap();
+    let mut cli = Cli::new().env("TOKENWARD_KEYRING", json.trim());
+    for secret in keyring_strings(&path) {
+        cli.plant(secret);
+    }
+    let sealed = cli.run(&["seal", "--context", "a=b"], b"hello").ok();
+    let opened = cli.run_expecting_plaintext(&["open", "--context", "a=b"], sealed.as_bytes());
+    assert_eq!(opened.stdout, b"hello");
+    let broken = Cli::new().env("TOKENWARD_KEYRING", "{not json");
+    broken.run(&["seal", "--context", "a=b"], b"hello").fails(3);
 }
