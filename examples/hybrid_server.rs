@@ -967,19 +967,22 @@ fn page_html(dashboard: Option<&Dashboard>, sandbox_helpers: bool) -> String {
 }
 
 async fn page(State(config): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
-    match signed_in(&config, &headers) {
-        Ok(user) => {
-            let dashboard = load_dashboard(&config, &user.user_id).await?;
-            Ok(html(
-                StatusCode::OK,
-                page_html(Some(&dashboard), config.sandbox_helpers),
-            ))
-        }
-        Err(_) => Ok(html(
+    if let Ok(user) = signed_in(&config, &headers) {
+        let dashboard = load_dashboard(&config, &user.user_id).await?;
+        return Ok(html(
             StatusCode::OK,
-            page_html(None, config.sandbox_helpers),
-        )),
+            page_html(Some(&dashboard), config.sandbox_helpers),
+        ));
     }
+    let mut page = html(StatusCode::OK, page_html(None, config.sandbox_helpers));
+    if server_support::read_cookie(&headers, SESSION_COOKIE).is_some() {
+        // A stale cookie: delete it.
+        page.headers_mut().append(
+            header::SET_COOKIE,
+            server_support::clear_cookie(SESSION_COOKIE),
+        );
+    }
+    Ok(page)
 }
 
 fn see_other(cookie: Option<HeaderValue>) -> Response {

@@ -36,6 +36,16 @@
 //!
 //! Logout removes the Item at Plaid, so a cookie copied before logout is dead too.
 //!
+//! # Trade-offs
+//!
+//! This is the one architecture where the token, sealed, does reach the browser: the
+//! compliance rule "only `link_token` and `public_token` cross to the client" holds for
+//! plaintext only. What that costs: a stolen cookie is a bearer credential until its expiry
+//! (keep the lifetime short), there is no server-side list of sessions to revoke one (removing
+//! the Item, or retiring the KEK, revokes all), and the keyring is the whole security of the
+//! scheme (load it from a secrets manager through `TOKENWARD_KEYRING`). When any of these
+//! matters, use the `hybrid_server` architecture instead.
+//!
 //! # Endpoints
 //!
 //! | route | in | out |

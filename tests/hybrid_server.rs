@@ -84,9 +84,16 @@ impl Reply {
         Some(value.split(';').next().unwrap_or_default().to_owned())
     }
 
+    /// Status, headers (the session id this reply sets blanked) and body.
     fn scan_text(&self) -> String {
         let mut text = format!("{}\n", self.status);
         for (name, value) in &self.headers {
+            let value = match self.session_cookie() {
+                Some(cookie) if !cookie.is_empty() && name.eq_ignore_ascii_case("set-cookie") => {
+                    value.replace(&cookie, "<session>")
+                }
+                _ => value.clone(),
+            };
             let _ = writeln!(text, "{name}: {value}");
         }
         text + &self.body
@@ -506,6 +513,7 @@ async fn sign_up_and_link(router: &Router, transcript: &mut Transcript) -> (Stri
     let reply = call(router, "POST", "/api/link/token", None, &[], b"").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let session = reply.session_cookie().unwrap();
+    transcript.secret(&session);
     let link_token = reply.json()["link_token"].as_str().unwrap().to_owned();
     transcript.secret(&link_token);
     transcript.record("link token", &reply, Some(&link_token));
@@ -575,6 +583,8 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
         );
     }
     let session = reply.session_cookie().unwrap();
+    // The session id is a bearer credential: only its own Set-Cookie may carry it.
+    transcript.secret(&session);
     assert_eq!(session.len(), 64);
     assert!(session.bytes().all(|b| b.is_ascii_hexdigit()));
     let link_token = reply.json()["link_token"].as_str().unwrap().to_owned();
@@ -851,6 +861,7 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
 
     let reply = call(&router, "POST", "/api/link/token", None, &[], b"").await;
     let session3 = reply.session_cookie().unwrap();
+    transcript.secret(&session3);
     let link3 = reply.json()["link_token"].as_str().unwrap().to_owned();
     transcript.secret(&link3);
     transcript.record("link token 3", &reply, Some(&link3));
@@ -923,6 +934,86 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     assert!(logs.contains("webhook rejected"), "{logs}");
     assert!(logs.contains("user erased"), "{logs}");
     transcript.check(&logs, 30);
+    fixture.sandbox.shutdown().await;
+}
+
+/// The page's forms, as a browser without JavaScript uses them: link (signing up), link a
+/// second bank, a stale cookie, delete my data.
+#[tokio::test]
+async fn page_forms_without_javascript() {
+    let logs = Logs::default();
+    let _guard = capture_logs(&logs);
+    let fixture = Fixture::new(Backend::Sqlite, None, None).await;
+    // No webhook fires in this test; the URL only has to be well-formed.
+    let router = hybrid_server::app(fixture.config("http://127.0.0.1:9/webhooks/plaid"));
+    let mut transcript = Transcript::default();
+    transcript.secret(SECRET);
+
+    let reply = call(&router, "POST", "/demo/link", None, &[], b"").await;
+    assert_eq!(reply.status, 303);
+    assert_eq!(reply.header("location"), Some("/"));
+    let session = reply.session_cookie().unwrap();
+    transcript.secret(&session);
+    transcript.record("demo link", &reply, None);
+    let reply = call(&router, "POST", "/demo/link", Some(&session), &[], b"").await;
+    assert_eq!(reply.status, 303);
+    assert_eq!(reply.header("set-cookie"), None, "the session is kept");
+    transcript.record("demo link again", &reply, None);
+    assert_eq!(fixture.users.user_count(), 1);
+
+    let reply = call(&router, "GET", "/", Some(&session), &[], b"").await;
+    assert_eq!(reply.status, 200);
+    transcript.record("page", &reply, None);
+    assert_eq!(reply.body.matches("<h2>Item ").count(), 2);
+    assert!(reply.body.contains("<svg"));
+    assert!(reply.body.contains("Plaid Checking"));
+    assert!(reply.body.contains("action=\"/demo/delete-me\""));
+    let dashboard = call(&router, "GET", "/api/dashboard", Some(&session), &[], b"").await;
+    transcript.record("dashboard", &dashboard, None);
+    let item_ids: Vec<String> = dashboard.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(item_ids.len(), 2);
+    for item_id in &item_ids {
+        transcript.secret(fixture.token(item_id).await.expose_secret());
+    }
+
+    let stale = "0".repeat(64);
+    let reply = call(&router, "GET", "/", Some(&stale), &[], b"").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("Not signed in"));
+    assert_eq!(
+        reply.session_cookie().as_deref(),
+        Some(""),
+        "a stale cookie is deleted"
+    );
+    transcript.record("page with a stale cookie", &reply, None);
+
+    let reply = call(&router, "POST", "/demo/delete-me", Some(&session), &[], b"").await;
+    assert_eq!(reply.status, 303);
+    assert_eq!(reply.session_cookie().as_deref(), Some(""));
+    transcript.record("demo delete-me", &reply, None);
+    assert_eq!(fixture.users.user_count(), 0);
+    for item_id in &item_ids {
+        assert!(matches!(
+            fixture
+                .vault
+                .item(&ItemId::new(item_id.as_str()).unwrap())
+                .await,
+            Err(ReadError::NotFound(_))
+        ));
+    }
+    let reply = call(&router, "POST", "/demo/delete-me", Some(&session), &[], b"").await;
+    assert_refused(&reply, "delete my data twice");
+    transcript.record("demo delete-me again", &reply, None);
+    let reply = call(&router, "GET", "/", Some(&session), &[], b"").await;
+    assert!(reply.body.contains("Not signed in"));
+    transcript.record("page after delete-me", &reply, None);
+
+    transcript.check(&logs.text(), 8);
     fixture.sandbox.shutdown().await;
 }
 

@@ -378,6 +378,8 @@ async fn whole_api_in_process_with_every_bad_cookie() {
 
     let cookie = link(&router, &mut transcript).await;
     assert!(!cookie.contains("access-"));
+    // The sealed cookie is a bearer credential too: only its own Set-Cookie may carry it.
+    transcript.secret(&cookie);
     // The cookie seals the real access token: it works at Plaid.
     let token = fixture.open(&cookie);
     transcript.secret(token.expose_secret());
@@ -580,6 +582,7 @@ async fn cookie_flow_over_loopback_http() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_cookie_attributes(&reply);
     let cookie = reply.session_cookie().unwrap();
+    transcript.secret(&cookie);
     transcript.secret(fixture.open(&cookie).expose_secret());
     transcript.record("exchange", &reply, None);
 
