@@ -1,0 +1,176 @@
+//! The `rotate_keys` example, run with a small count: every envelope moves to the new KEK,
+//! the progress callback drives the bar to the end, the old KEK ends disabled, and the options
+//! parse strictly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "test code: failures should be loud"
+)]
+
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "the example's `main` and its helpers for the binary are not called here"
+)]
+#[path = "../examples/rotate_keys.rs"]
+mod rotate_keys;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rotate_keys::{DEFAULT_BATCH, DEFAULT_ITEMS, Options};
+use tokenward_envelope::{Cipher, KeyState, Keyring};
+use tokenward_vault::{SqlVault, Vault};
+
+const ITEMS: u64 = 300;
+const BATCH: u32 = 64;
+
+#[tokio::test]
+async fn a_small_vault_is_rewrapped_and_the_old_kek_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.sqlite3");
+    let keyring = Arc::new(Keyring::generate().unwrap());
+    let options = Options {
+        items: ITEMS,
+        batch: BATCH,
+        vault: Some(path.clone()),
+        progress_bars: false,
+    };
+    let mut out = Vec::new();
+    let summary = rotate_keys::run(&mut out, &options, &path, Arc::clone(&keyring))
+        .await
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+
+    // What the run says it did.
+    assert_eq!(summary.items, ITEMS);
+    assert!(summary.new_kek > summary.old_kek, "{summary:?}");
+    assert_eq!(summary.progress.rewrapped, ITEMS, "{summary:?}");
+    assert_eq!(summary.progress.failed, 0);
+    let min_batches = ITEMS.div_ceil(u64::from(BATCH));
+    assert!(summary.progress.batches >= min_batches, "{summary:?}");
+    assert!(
+        summary.progress_reports >= min_batches,
+        "the callback ran once per batch at least: {summary:?}"
+    );
+    assert_eq!(summary.bar_position, ITEMS, "the bar reached the end");
+
+    // What the store and the keyring say, read independently.
+    let vault = SqlVault::sqlite_file(&path, Cipher::new(Arc::clone(&keyring)))
+        .await
+        .unwrap();
+    assert_eq!(vault.envelopes_under(summary.old_kek).await.unwrap(), 0);
+    assert_eq!(vault.envelopes_under(summary.new_kek).await.unwrap(), ITEMS);
+    assert_eq!(
+        vault.count_by_kek_version().await.unwrap(),
+        vec![(summary.new_kek, ITEMS)]
+    );
+    let states: HashMap<_, _> = keyring
+        .keys()
+        .into_iter()
+        .map(|k| (k.version, k.state))
+        .collect();
+    assert_eq!(states.get(&summary.old_kek), Some(&KeyState::Disabled));
+    assert_eq!(states.get(&summary.new_kek), Some(&KeyState::Primary));
+    assert_eq!(keyring.primary_version(), Some(summary.new_kek));
+    // Every Item opens under the new version (the old one is disabled, so nothing else could).
+    let mut after = None;
+    let mut opened = 0;
+    loop {
+        let page = vault
+            .list_by_kek_version(summary.new_kek, after.as_ref(), 100)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.item_id.clone());
+        for record in &page {
+            let stored = vault.get(&record.item_id).await.unwrap();
+            assert!(stored.token.expose_secret().starts_with("access-sandbox-"));
+            opened += 1;
+        }
+    }
+    assert_eq!(opened, ITEMS);
+    vault.close().await;
+
+    // The log: five numbered steps and a summary; counts, never a token.
+    for step in [
+        "1. seeded 300 Items",
+        "2. KEK",
+        "3. rewrap job completed: 300 rewrapped",
+        "4. verified",
+        "5. KEK",
+    ] {
+        assert!(text.contains(step), "missing `{step}` in:\n{text}");
+    }
+    assert!(text.contains("summary: 300 Items"), "{text}");
+    for shape in [
+        "access-sandbox-",
+        "access-production-",
+        "[REDACTED",
+        "\"material\"",
+    ] {
+        assert!(!text.contains(shape), "`{shape}` in the output:\n{text}");
+    }
+}
+
+#[test]
+fn options_come_from_flags_then_the_environment_then_defaults() {
+    let none = |_: &str| None;
+    let defaults = Options::parse(Vec::new(), none).unwrap();
+    assert_eq!(
+        defaults,
+        Options {
+            items: DEFAULT_ITEMS,
+            batch: DEFAULT_BATCH,
+            vault: None,
+            progress_bars: true,
+        }
+    );
+
+    let env = |name: &str| match name {
+        "TOKENWARD_ROTATE_KEYS_ITEMS" => Some("50".to_owned()),
+        "TOKENWARD_ROTATE_KEYS_VAULT" => Some("demo/vault.sqlite3".to_owned()),
+        _ => None,
+    };
+    let from_env = Options::parse(Vec::new(), env).unwrap();
+    assert_eq!(from_env.items, 50);
+    assert_eq!(from_env.batch, DEFAULT_BATCH);
+    assert_eq!(
+        from_env.vault.as_deref(),
+        Some(std::path::Path::new("demo/vault.sqlite3"))
+    );
+
+    let args = ["--items", "7", "--batch", "3"].map(str::to_owned);
+    let from_flags = Options::parse(args, env).unwrap();
+    assert_eq!((from_flags.items, from_flags.batch), (7, 3), "flags win");
+}
+
+#[test]
+fn bad_options_get_clear_errors() {
+    let none = |_: &str| None;
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--items", "0"],
+            "item count must be a positive whole number, not `0`",
+        ),
+        (&["--items", "-5"], "not `-5`"),
+        (
+            &["--batch", "lots"],
+            "batch size must be a positive whole number",
+        ),
+        (&["--batch", "99999999999"], "batch size"),
+        (&["--items"], "--items needs a value"),
+        (&["--rows", "5"], "unknown argument `--rows`"),
+    ];
+    for (args, expected) in cases {
+        let args = args.iter().map(|a| (*a).to_owned());
+        let error = Options::parse(args, none).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error:?} lacks {expected:?}");
+    }
+    let env = |name: &str| (name == "TOKENWARD_ROTATE_KEYS_ITEMS").then(|| "many".to_owned());
+    let error = Options::parse(Vec::new(), env).unwrap_err().to_string();
+    assert!(error.contains("not `many`"), "{error}");
+}
