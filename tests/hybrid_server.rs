@@ -352,7 +352,7 @@ impl Fixture {
                 &ClientId::new(CLIENT_ID).unwrap(),
                 &ClientSecret::new(SECRET).unwrap(),
             )
-            .seed(11)
+            // No seed: Item ids are random, so runs sharing a Postgres schema never collide.
             .start()
             .await
             .unwrap();
@@ -375,13 +375,15 @@ impl Fixture {
                     .unwrap()
             }
             Backend::Postgres => {
-                // A schema of our own: parallel runs never meet, and the emulator's Item ids
-                // (derived from its seed) never collide with an earlier run's rows. The root
-                // package has no SQL client to drop it afterwards; the names say what they are.
-                let schema = format!("tw_example_hybrid_{}", &random_hex()[..12]);
-                SqlVault::postgres_in_schema(postgres_url.unwrap(), Some(&schema), cipher)
-                    .await
-                    .unwrap()
+                // One schema for this test, apart from every other test's; Item ids are random
+                // and the run erases its users, so runs never collide and nothing accumulates.
+                SqlVault::postgres_in_schema(
+                    postgres_url.unwrap(),
+                    Some("tw_example_hybrid_server"),
+                    cipher,
+                )
+                .await
+                .unwrap()
             }
         };
         let (vault, cache, redis): (Arc<dyn Vault>, _, _) = match redis_url {
@@ -926,6 +928,16 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     transcript.record("dashboard after delete-me", &reply, None);
     // The second user (logged out) and the third (expired) are still there; the first is not.
     assert_eq!(fixture.users.user_count(), 2);
+    // Leave the store as found: the second user's Item goes too.
+    let owner = fixture
+        .vault
+        .item(&ItemId::new(item2.as_str()).unwrap())
+        .await
+        .unwrap()
+        .user_id;
+    let now = tokenward_vault::Timestamp::from_unix_millis(start * 1000);
+    let erased = fixture.vault.erase_user(&owner, "test", now).await.unwrap();
+    assert_eq!(erased.items.len(), 1);
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
