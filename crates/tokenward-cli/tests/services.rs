@@ -8,6 +8,7 @@
     clippy::panic,
     clippy::indexing_slicing,
     clippy::too_many_lines,
+    clippy::print_stderr,
     missing_docs,
     reason = "test code: failures should be loud; each scenario reads top to bottom"
 )]
@@ -712,8 +713,16 @@ async fn sandbox_serves_until_stopped() {
             .await
             .is_err()
     );
-    child.kill().unwrap();
-    let output = child.wait_with_output().unwrap();
+    // SIGTERM stops it cleanly.
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{:?}", output.status);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains(SECRET));
     assert!(!String::from_utf8_lossy(&output.stdout).contains(SECRET));
@@ -727,4 +736,66 @@ async fn sandbox_serves_until_stopped() {
     )
     .await
     .fails(3);
+}
+
+/// The vault on Postgres (`TOKENWARD_TEST_POSTGRES_URL`), in a schema of its own chosen with
+/// the connection's `search_path`. Skipped when the variable is unset, except under `CI=true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_and_rewrap_over_postgres() {
+    let Ok(url) = std::env::var("TOKENWARD_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "TOKENWARD_TEST_POSTGRES_URL is not set and CI=true: this test needs Postgres"
+        );
+        eprintln!("skipped: TOKENWARD_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let mut setup = setup();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schema = format!("cli_test_{}_{nanos}", std::process::id());
+    let keyring = Keyring::load_file(&setup.keyring).unwrap();
+    let vault = SqlVault::postgres_in_schema(&url, Some(&schema), Cipher::new(Arc::new(keyring)))
+        .await
+        .unwrap();
+    let note = AuditNote::new("test", "linked").unwrap();
+    for n in 0..4 {
+        let item = ItemId::new(format!("item-{n:03}")).unwrap();
+        vault
+            .insert_item(
+                &item,
+                &UserId::new("u").unwrap(),
+                &AccessToken::new(token(n)).unwrap(),
+                &note,
+                now(),
+            )
+            .await
+            .unwrap();
+        setup.cli.plant(token(n));
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let mut cli = setup.cli.clone_for_test();
+    cli.set(
+        "TOKENWARD_VAULT_URL",
+        format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+    );
+    let json = run(&cli, &["audit", "--format", "json"], b"").await.ok();
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["vault_backend"], "postgres");
+    assert_eq!(report["items_total"], 4);
+    run(&cli, &["keys", "add"], b"").await.ok();
+    run(&cli, &["keys", "promote", "2"], b"").await.ok();
+    for secret in keyring_strings(&setup.keyring) {
+        cli.plant(secret);
+    }
+    let out = run(&cli, &["rewrap"], b"").await.ok();
+    assert!(out.contains("completed: 4 rewrapped"), "{out}");
+    assert_eq!(vault.envelopes_under(v(1)).await.unwrap(), 0);
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(vault.pool())
+        .await
+        .unwrap();
+    vault.close().await;
 }
