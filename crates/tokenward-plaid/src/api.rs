@@ -300,11 +300,13 @@ pub trait PlaidApi: Send + Sync {
     ) -> Result<SandboxItemResetLoginResponse, Error>;
 }
 
-/// Implements [`PlaidApi`] for a pointer type by forwarding every method. (Two stages so that
-/// `#[async_trait]` sees the expanded methods.)
-macro_rules! forward_plaid_api {
-    ($pointer:ty) => {
-        forward_plaid_api!(@impl $pointer;
+/// Calls `$callback!` with the list of every [`PlaidApi`] method as
+/// `method(Request) -> Response;` items, after any leading tokens given. The one list of the
+/// endpoints that implementations of the trait expand (the pointer forwards below and the HTTP
+/// client), so that adding an endpoint is one line here and one method in the trait.
+macro_rules! for_each_plaid_method {
+    ($callback:ident!($($prefix:tt)*)) => {
+        $callback! { $($prefix)*
             link_token_create(LinkTokenCreateRequest) -> LinkTokenCreateResponse;
             item_public_token_exchange(ItemPublicTokenExchangeRequest)
                 -> ItemPublicTokenExchangeResponse;
@@ -325,9 +327,16 @@ macro_rules! forward_plaid_api {
                 -> SandboxItemFireWebhookResponse;
             sandbox_item_reset_login(SandboxItemResetLoginRequest)
                 -> SandboxItemResetLoginResponse;
-        );
+        }
     };
-    (@impl $pointer:ty; $($method:ident($request:ty) -> $response:ty;)*) => {
+}
+#[cfg(feature = "http")]
+pub(crate) use for_each_plaid_method;
+
+/// Implements [`PlaidApi`] for a pointer type by forwarding every method. (`#[async_trait]`
+/// must see the expanded methods, hence the callback.)
+macro_rules! forward_plaid_api {
+    ($pointer:ty; $($method:ident($request:ty) -> $response:ty;)*) => {
         #[async_trait]
         impl<T: PlaidApi + ?Sized> PlaidApi for $pointer {
             $(
@@ -339,6 +348,6 @@ macro_rules! forward_plaid_api {
     };
 }
 
-forward_plaid_api!(&T);
-forward_plaid_api!(Box<T>);
-forward_plaid_api!(Arc<T>);
+for_each_plaid_method!(forward_plaid_api!(&T;));
+for_each_plaid_method!(forward_plaid_api!(Box<T>;));
+for_each_plaid_method!(forward_plaid_api!(Arc<T>;));

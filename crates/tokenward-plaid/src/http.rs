@@ -538,25 +538,7 @@ macro_rules! http_plaid_api {
     };
 }
 
-http_plaid_api! {
-    link_token_create(LinkTokenCreateRequest) -> LinkTokenCreateResponse;
-    item_public_token_exchange(ItemPublicTokenExchangeRequest) -> ItemPublicTokenExchangeResponse;
-    sandbox_public_token_create(SandboxPublicTokenCreateRequest)
-        -> SandboxPublicTokenCreateResponse;
-    accounts_get(AccountsGetRequest) -> AccountsGetResponse;
-    accounts_balance_get(AccountsBalanceGetRequest) -> AccountsBalanceGetResponse;
-    transactions_get(TransactionsGetRequest) -> TransactionsGetResponse;
-    transactions_sync(TransactionsSyncRequest) -> TransactionsSyncResponse;
-    item_get(ItemGetRequest) -> ItemGetResponse;
-    item_remove(ItemRemoveRequest) -> ItemRemoveResponse;
-    item_access_token_invalidate(ItemAccessTokenInvalidateRequest)
-        -> ItemAccessTokenInvalidateResponse;
-    item_webhook_update(ItemWebhookUpdateRequest) -> ItemWebhookUpdateResponse;
-    webhook_verification_key_get(WebhookVerificationKeyGetRequest)
-        -> WebhookVerificationKeyGetResponse;
-    sandbox_item_fire_webhook(SandboxItemFireWebhookRequest) -> SandboxItemFireWebhookResponse;
-    sandbox_item_reset_login(SandboxItemResetLoginRequest) -> SandboxItemResetLoginResponse;
-}
+crate::api::for_each_plaid_method!(http_plaid_api!());
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
