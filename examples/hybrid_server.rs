@@ -47,16 +47,17 @@
 //!
 //! | route | in | out |
 //! |---|---|---|
-//! | `GET /` | cookie (optional) | the dashboard page: accounts, balances, spending by category (SVG) |
-//! | `POST /api/link/token` | cookie (optional) | a session (new user if none) and `{"link_token", "expiration"}` |
-//! | `POST /api/sandbox/public_token` | — | `{"public_token"}` (emulator and sandbox only) |
-//! | `POST /api/link/exchange` | cookie, `{"public_token"}` | `{"linked": true, "item_id"}`, the token in the vault |
-//! | `GET /api/dashboard` | cookie | accounts, spending by category, recent transactions (JSON) |
+//! | `GET /` | cookie? | the page: accounts, balances, spending by category (SVG) |
+//! | `POST /api/link/token` | cookie? | a session (a new user if none), `{"link_token", …}` |
+//! | `POST /api/sandbox/public_token` | — | `{"public_token"}` (emulator, sandbox) |
+//! | `POST /api/link/exchange` | cookie, `{"public_token"}` | `{"linked", "item_id"}` |
+//! | `GET /api/dashboard` | cookie | accounts, spending, recent transactions (JSON) |
 //! | `POST /api/logout` | cookie | the session ended |
-//! | `DELETE /api/delete-me` | cookie | the Items removed at Plaid, vault rows erased, cache and user deleted |
-//! | `POST /webhooks/plaid` | `Plaid-Verification`, body | verified (401 if not), handled idempotently |
-//! | `POST /api/sandbox/fire_webhook`, `/api/sandbox/reset_login` | cookie | sandbox helpers |
-//! | `POST /demo/link`, `POST /demo/delete-me` | cookie | the page's forms (no JavaScript) |
+//! | `DELETE /api/delete-me` | cookie | Items removed at Plaid; vault, cache, user erased |
+//! | `POST /webhooks/plaid` | `Plaid-Verification`, body | verified (else 401), idempotent |
+//! | `POST /api/sandbox/fire_webhook` | cookie, `{"code"}` | a sandbox webhook per Item |
+//! | `POST /api/sandbox/reset_login` | cookie | `ITEM_LOGIN_REQUIRED` per Item |
+//! | `POST /demo/link`, `/demo/delete-me` | cookie | the page's forms (no JavaScript) |
 #![allow(
     clippy::print_stdout,
     reason = "the example prints the address it listens on"
@@ -650,7 +651,11 @@ async fn link_item(
             ApiError::internal()
         })?;
     config.users.add_item(user_id, item_id.as_str());
-    tracing::info!(item_id = %item_id.as_str(), request_id = %response.request_id, "item linked; token sealed in the vault");
+    tracing::info!(
+        item_id = %item_id.as_str(),
+        request_id = %response.request_id,
+        "item linked; token sealed in the vault"
+    );
     Ok(response.item_id)
 }
 
@@ -875,14 +880,17 @@ fn spending_svg(spending: &[CategoryTotal]) -> String {
     let max = spending.iter().map(|c| c.total).fold(0.0_f64, f64::max);
     let height = spending.len().max(1) * ROW + 8;
     let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="600" height="{height}" role="img" aria-label="Spending by category, last 30 days">"#
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"600\" height=\"{height}\" \
+         role=\"img\" aria-label=\"Spending by category, last 30 days\">"
     );
     for (i, c) in spending.iter().enumerate() {
         let y = i * ROW + 4;
         let width = if max > 0.0 { c.total / max * BARS } else { 0.0 };
         let _ = write!(
             svg,
-            r##"<text x="{lx}" y="{ty}" text-anchor="end" font-size="13">{label}</text><rect x="{LABEL}" y="{y}" width="{width:.1}" height="18" fill="#3b6ea5"/><text x="{vx:.1}" y="{ty}" font-size="13">{total:.2}</text>"##,
+            "<text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\" font-size=\"13\">{label}</text>\
+             <rect x=\"{LABEL}\" y=\"{y}\" width=\"{width:.1}\" height=\"18\" fill=\"#3b6ea5\"/>\
+             <text x=\"{vx:.1}\" y=\"{ty}\" font-size=\"13\">{total:.2}</text>",
             lx = LABEL - 8.0,
             ty = y + 14,
             label = esc(&c.category),
@@ -946,7 +954,10 @@ fn page_html(dashboard: Option<&Dashboard>, sandbox_helpers: bool) -> String {
     if !d.spending.is_empty() {
         out.push_str("<h2>Spending by category, last 30 days</h2>");
         out.push_str(&spending_svg(&d.spending));
-        out.push_str("<h2>Recent transactions</h2><table><tr><th>Date</th><th>Merchant</th><th>Category</th><th>Amount</th></tr>");
+        out.push_str(
+            "<h2>Recent transactions</h2><table><tr><th>Date</th><th>Merchant</th>\
+             <th>Category</th><th>Amount</th></tr>",
+        );
         for t in &d.transactions {
             let _ = write!(
                 out,
@@ -961,7 +972,8 @@ fn page_html(dashboard: Option<&Dashboard>, sandbox_helpers: bool) -> String {
     }
     let _ = write!(
         out,
-        "{link_form}<form method=\"post\" action=\"/demo/delete-me\"><button>Delete my data</button></form></body></html>"
+        "{link_form}<form method=\"post\" action=\"/demo/delete-me\">\
+         <button>Delete my data</button></form></body></html>"
     );
     out
 }
@@ -1051,7 +1063,11 @@ async fn erase(config: &Config, user: &SignedIn) -> Result<usize, ApiError> {
         {
             Ok(response) => {
                 removed += 1;
-                tracing::info!(item_id = %item_id, request_id = %response.request_id, "item removed at Plaid");
+                tracing::info!(
+                    item_id = %item_id,
+                    request_id = %response.request_id,
+                    "item removed at Plaid"
+                );
             }
             Err(e) => {
                 let mapped = ApiError::plaid("item remove", &e);

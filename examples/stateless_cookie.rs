@@ -322,7 +322,11 @@ async fn exchange(State(config): AppState, body: Bytes) -> Result<Response, ApiE
         .await
         .map_err(|e| ApiError::plaid("exchange", &e))?;
     let cookie = seal_cookie(&config, &response.access_token)?;
-    tracing::info!(item_id = %response.item_id, request_id = %response.request_id, "item linked; token sealed into the session cookie");
+    tracing::info!(
+        item_id = %response.item_id,
+        request_id = %response.request_id,
+        "item linked; token sealed into the session cookie"
+    );
     let mut reply = server_support::json_response(&serde_json::json!({ "linked": true }));
     reply.headers_mut().append(
         header::SET_COOKIE,
@@ -367,7 +371,11 @@ async fn accounts(State(config): AppState, headers: HeaderMap) -> Result<Respons
         .accounts_get(&AccountsGetRequest::new(token))
         .await
         .map_err(|e| ApiError::plaid("accounts", &e).clearing_if_gone())?;
-    tracing::info!(request_id = %response.request_id, accounts = response.accounts.len(), "accounts served");
+    tracing::info!(
+        request_id = %response.request_id,
+        accounts = response.accounts.len(),
+        "accounts served"
+    );
     let accounts: Vec<AccountView> = response.accounts.iter().map(AccountView::from).collect();
     Ok(server_support::json_response(
         &serde_json::json!({ "accounts": accounts }),
@@ -414,7 +422,11 @@ async fn transactions(
         .transactions_get(&request)
         .await
         .map_err(|e| ApiError::plaid("transactions", &e).clearing_if_gone())?;
-    tracing::info!(request_id = %response.request_id, total = response.total_transactions, "transactions served");
+    tracing::info!(
+        request_id = %response.request_id,
+        total = response.total_transactions,
+        "transactions served"
+    );
     let transactions: Vec<TransactionView> = response
         .transactions
         .iter()
