@@ -471,6 +471,12 @@ impl<'a> Rotator<'a> {
             needs_operator: false,
         };
         let now = self.clock.now();
+        // The attempt whose token was last promoted: kept by the vault after the promote
+        // closed it, so a recovered `Verifying` (or `Quarantined`) Item names its real attempt.
+        let last = match run.stored {
+            V::Verifying | V::Quarantined | V::Orphaned => self.last_attempt(&run.item).await?,
+            _ => None,
+        };
         let state = match run.stored {
             V::Active => CredentialState::Active { version },
             V::Intent => CredentialState::Intent {
@@ -480,14 +486,15 @@ impl<'a> Rotator<'a> {
                 attempt: need(attempt)?,
             },
             V::Verifying => CredentialState::Verifying {
-                // The attempt was closed by the promote; only its versions matter now.
-                attempt: Attempt {
+                // The attempt was closed by the promote; the vault kept its id. A store that
+                // predates that gets a placeholder (only the versions matter now).
+                attempt: last.unwrap_or_else(|| Attempt {
                     id: AttemptId::new(0),
                     from: TokenVersion::new(run.version.saturating_sub(1)),
                     reason: RotationReason::Manual,
                     actor: Actor::new("recovery"),
                     started_at: now,
-                },
+                }),
             },
             V::Unknown => CredentialState::Unknown {
                 unknown: unknown(&open),
@@ -499,9 +506,9 @@ impl<'a> Rotator<'a> {
             },
             V::Reconcile => CredentialState::Reconcile {
                 version,
-                // An attempt still open means the ambiguous path (maybe applied); a known
-                // "already dead" answer closed it as `Failed` on the way in.
-                maybe_applied: attempt.is_some(),
+                // The vault's flag: set by the sent marker, cleared when a definite answer
+                // ("already dead") closed the attempt as `Failed` on the way in.
+                maybe_applied: open.as_ref().is_some_and(|a| a.maybe_applied),
                 attempt,
             },
             V::Removing => CredentialState::Removing {
@@ -510,7 +517,9 @@ impl<'a> Rotator<'a> {
                 tries: 0,
             },
             V::Orphaned => CredentialState::Orphaned {
-                attempt: need(attempt).unwrap_or_else(|_| placeholder_attempt(version, now)),
+                attempt: attempt
+                    .or(last)
+                    .unwrap_or_else(|| placeholder_attempt(version, now)),
                 since: now,
             },
             V::Dead => CredentialState::Dead {
@@ -518,13 +527,29 @@ impl<'a> Rotator<'a> {
                 since: now,
             },
             V::Quarantined => CredentialState::Quarantined {
-                attempt: placeholder_attempt(version, now),
+                // A lost promote keeps its attempt open (stashed); a failed verification
+                // follows a promote, whose attempt the Item names.
+                attempt: attempt
+                    .or(last)
+                    .unwrap_or_else(|| placeholder_attempt(version, now)),
                 since: now,
             },
             V::Removed => CredentialState::Removed { since: now },
             _ => CredentialState::Retired { since: now },
         };
         Ok((state, stashed))
+    }
+
+    /// The attempt whose token was last promoted on the Item, if the vault names one.
+    async fn last_attempt(&self, item_id: &ItemId) -> Result<Option<Attempt>, DriverError> {
+        let Some(id) = self.vault.item(item_id).await?.last_attempt_id else {
+            return Ok(None);
+        };
+        match self.vault.attempt(&id).await {
+            Ok(record) => Ok(Some(attempt_of(&record)?)),
+            Err(ReadError::AttemptNotFound(_)) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
     }
 
     async fn drive(

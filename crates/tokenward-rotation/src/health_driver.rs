@@ -4,9 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tokenward_vault::{AuditNote, ItemId, Vault};
+use tokenward_vault::{AuditNote, HealthUpdate, HealthWrite, ItemId, ItemRecord, Vault};
 
-use crate::driver::{Clock, DriverError, SystemClock, health_of, vault_now};
+use crate::driver::{Clock, DriverError, SystemClock, chrono_of, vault_now};
 use crate::health::{self, HealthCommand, HealthEvent, HealthInput, HealthState, ItemHealth};
 
 /// What applying one event did.
@@ -15,17 +15,23 @@ use crate::health::{self, HealthCommand, HealthEvent, HealthInput, HealthState, 
 pub struct HealthReport {
     /// The Item.
     pub item_id: ItemId,
-    /// The health after.
+    /// The health after, with its real times (`since`, the `ExpiringSoon` deadline) as stored.
     pub state: HealthState,
     /// What the app should do (ask for update mode, delete an account's data).
     pub actions: Vec<HealthCommand>,
+    /// The event time of the newest health change stored (the out-of-order guard).
+    pub as_of: Option<DateTime<Utc>>,
+    /// The event was older than the stored health and was ignored (and journalled as such).
+    pub stale: bool,
 }
 
 /// Applies health events to the vault's health state (compare-and-swap, audited).
 ///
-/// The vault stores the health *kind* only, so the deadline of `ExpiringSoon` and the time of
-/// the last change (`as_of`, the out-of-order guard) do not survive a restart; within one
-/// process they are not kept either. Events are therefore applied in arrival order.
+/// The vault keeps each Item's health with the time of the event that set it (`as_of`) and
+/// the `ExpiringSoon` deadline ([`Vault::record_health`]), so events are applied by their own
+/// time across restarts and processes: a delivery older than the stored `as_of` changes
+/// nothing and is journalled as `health_ignored`; a deadline that passes is applied by
+/// [`HealthDriver::tick`].
 pub struct HealthDriver<'a> {
     vault: &'a dyn Vault,
     actor: String,
@@ -58,42 +64,132 @@ impl<'a> HealthDriver<'a> {
         self
     }
 
+    /// The Item's stored health, with its times.
+    ///
+    /// # Errors
+    ///
+    /// Store failures.
+    pub async fn health(&self, item_id: &ItemId) -> Result<ItemHealth, DriverError> {
+        Ok(stored_health(&self.vault.item(item_id).await?))
+    }
+
     /// Applies `event`, which happened at `at`, to the Item.
     ///
     /// # Errors
     ///
-    /// Store failures; a refused transition.
+    /// Store failures (a concurrent change of the Item's health is
+    /// [`WriteError::StateConflict`](tokenward_vault::WriteError::StateConflict): apply the
+    /// event again); a refused transition.
     pub async fn apply(
         &self,
         item_id: &ItemId,
         event: HealthEvent,
         at: DateTime<Utc>,
     ) -> Result<HealthReport, DriverError> {
+        let name = event.name();
+        self.step(item_id, HealthInput::Event { event, at }, Some((name, at)))
+            .await
+    }
+
+    /// Applies the passing of time: an `ExpiringSoon` Item whose stored deadline is past
+    /// becomes `NeedsReauth` (as of the deadline). Nothing happens otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`HealthDriver::apply`].
+    pub async fn tick(&self, item_id: &ItemId) -> Result<HealthReport, DriverError> {
+        self.step(item_id, HealthInput::Tick, None).await
+    }
+
+    async fn step(
+        &self,
+        item_id: &ItemId,
+        input: HealthInput,
+        event: Option<(&'static str, DateTime<Utc>)>,
+    ) -> Result<HealthReport, DriverError> {
         let record = self.vault.item(item_id).await?;
-        let current = ItemHealth {
-            state: health_of(record.health_state),
-            as_of: None,
-        };
+        let current = stored_health(&record);
         let now = self.clock.now();
-        let transition = health::step(&current, HealthInput::Event { event, at }, now)?;
+        let transition = health::step(&current, input, now)?;
         let from = record.health_state;
-        let to = vault_health(&transition.state.state);
-        if let Some(audit) = transition.audit.as_ref().filter(|_| from != to) {
-            let note = AuditNote::new(self.actor.clone(), format!("health: {}", audit.event))
-                .map_err(|_| DriverError::Inconsistent("audit note refused by the vault"))?;
-            self.vault
-                .set_health_state(item_id, from, to, &note, vault_now(now))
-                .await?;
-        }
-        Ok(HealthReport {
+        let actions: Vec<HealthCommand> = transition
+            .commands
+            .iter()
+            .filter(|c| !c.is_write())
+            .cloned()
+            .collect();
+        let report = |state: HealthState, as_of, stale| HealthReport {
             item_id: item_id.clone(),
-            state: transition.state.state,
-            actions: transition
-                .commands
-                .into_iter()
-                .filter(|c| !c.is_write())
-                .collect(),
+            state,
+            actions: if stale { Vec::new() } else { actions.clone() },
+            as_of,
+            stale,
+        };
+        let stale_event = event.filter(|(_, at)| current.as_of.is_some_and(|as_of| *at < as_of));
+        if let Some((name, at)) = stale_event {
+            // The machine ignored it; the vault journals it (and re-checks the order under
+            // its own lock).
+            let note = self.note(&format!("health: {name} (older than the stored health)"))?;
+            self.vault
+                .record_health(
+                    HealthUpdate {
+                        item_id,
+                        from,
+                        to: from,
+                        as_of: vault_now(at),
+                        deadline: record.health_deadline,
+                        note: &note,
+                    },
+                    vault_now(now),
+                )
+                .await?;
+            return Ok(report(current.state, current.as_of, true));
+        }
+        if transition.state == current || !transition.commands.iter().any(HealthCommand::is_write) {
+            return Ok(report(current.state, current.as_of, false));
+        }
+        let next = &transition.state;
+        let as_of = next.as_of.or(event.map(|(_, at)| at)).unwrap_or(now);
+        let reason = match (&transition.audit, event) {
+            (Some(audit), _) => format!("health: {}", audit.event),
+            (None, Some((name, _))) => format!("health: {name}"),
+            (None, None) => "health: tick".to_owned(),
+        };
+        let note = self.note(&reason)?;
+        let written = self
+            .vault
+            .record_health(
+                HealthUpdate {
+                    item_id,
+                    from,
+                    to: vault_health(&next.state),
+                    as_of: vault_now(as_of),
+                    deadline: match next.state {
+                        HealthState::ExpiringSoon { deadline } => deadline.map(vault_now),
+                        _ => None,
+                    },
+                    note: &note,
+                },
+                vault_now(now),
+            )
+            .await?;
+        Ok(match written {
+            HealthWrite::Applied(record) => {
+                let stored = stored_health(&record);
+                report(stored.state, stored.as_of, false)
+            }
+            HealthWrite::Stale(record) => {
+                // A newer change landed between our read and our write.
+                let stored = stored_health(&record);
+                report(stored.state, stored.as_of, true)
+            }
+            _ => return Err(DriverError::Inconsistent("unknown health write outcome")),
         })
+    }
+
+    fn note(&self, reason: &str) -> Result<AuditNote, DriverError> {
+        AuditNote::new(self.actor.clone(), reason)
+            .map_err(|_| DriverError::Inconsistent("audit note refused by the vault"))
     }
 
     /// Applies what a failed API call says about the Item's health, if anything.
@@ -136,6 +232,24 @@ impl<'a> HealthDriver<'a> {
             Err(err) => Err(err),
         }
     }
+}
+
+/// The health the vault stores for an Item, with its times: `since` is the time of the event
+/// that set the state (`as_of`), the epoch when the store does not know it.
+pub(crate) fn stored_health(record: &ItemRecord) -> ItemHealth {
+    use tokenward_vault::HealthState as V;
+    let as_of = record.health_as_of.map(chrono_of);
+    let since = as_of.unwrap_or(DateTime::UNIX_EPOCH);
+    let state = match record.health_state {
+        V::Healthy => HealthState::Healthy,
+        V::ExpiringSoon => HealthState::ExpiringSoon {
+            deadline: record.health_deadline.map(chrono_of),
+        },
+        V::NeedsReauth => HealthState::NeedsReauth { since },
+        V::PermissionRevoked => HealthState::PermissionRevoked { since },
+        _ => HealthState::Removed { since },
+    };
+    ItemHealth { state, as_of }
 }
 
 fn vault_health(state: &HealthState) -> tokenward_vault::HealthState {

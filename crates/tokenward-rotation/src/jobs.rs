@@ -1,19 +1,19 @@
 //! The KEK side: the rewrap job runner, the KEK lifecycle over the vault's keyring, and the
 //! incident entry points (token leaked, KEK compromised).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokenward_envelope::{KeyState, KeyVersion};
 use tokenward_plaid::models::ItemGetRequest;
-use tokenward_vault::{ItemId, RewrapCursor, Vault};
+use tokenward_vault::{AuditNote, ItemId, KekRecord, KekStatus, RewrapCursor, Vault};
 
 use crate::batch::{BatchReport, BatchRotator, RateLimiter};
 use crate::driver::{Clock, DriverError, RotationReport, Rotator, SystemClock};
 use crate::job_store::{JobStore, JobStoreError};
-use crate::kek::{KekCommand, KekInput, KekRing, KekState, Usage};
+use crate::kek::{KekCommand, KekInput, KekPolicy, KekRing, KekState, Usage};
 use crate::rewrap::{Cursor, Progress, RewrapCommand, RewrapInput, RewrapPolicy, RewrapState};
 use crate::types::{Actor, RotationReason, TransitionError};
 
@@ -45,6 +45,9 @@ pub enum KekError {
     /// The job store failed, or another runner advanced the job.
     #[error("job store: {0}")]
     Store(#[from] JobStoreError),
+    /// A vault write failed (a lifecycle record; another process changed it first).
+    #[error("vault write: {0}")]
+    Write(#[from] tokenward_vault::WriteError),
 }
 
 /// Receives progress of a rewrap job.
@@ -233,13 +236,31 @@ impl<'a> RewrapRunner<'a> {
 /// The KEK lifecycle over the vault's keyring, with the guards of the [`kek`](crate::kek)
 /// machine (counts read from the vault just before).
 ///
-/// The keyring knows staged / primary / decrypt-only / disabled; the compromised flag and the
-/// disable times live here (the vault has no table for them yet), in memory.
+/// The keyring knows staged / primary / decrypt-only / disabled and holds the key material;
+/// the lifecycle records (the compromised flag, promoted / compromised / disabled / destroyed
+/// times) live in the vault ([`Vault::save_kek_record`]), one `kek_state` audit record per
+/// change. [`KekManager::load`] reads them back, so a restarted process continues a
+/// compromise playbook where it stopped and measures the destroy grace period from the real
+/// disable time. The async steps ([`disable`](Self::disable), [`destroy`](Self::destroy),
+/// [`promote_new_primary`](Self::promote_new_primary), [`compromise`](Self::compromise))
+/// save the records; the synchronous ones ([`rotate_primary`](Self::rotate_primary),
+/// [`mark_compromised`](Self::mark_compromised)) change the keyring and the manager at once
+/// and are saved by the next [`save`](Self::save) or async step.
 pub struct KekManager<'a> {
     vault: &'a dyn Vault,
     ring: Mutex<KekRing>,
     compromised: Mutex<BTreeSet<KeyVersion>>,
+    /// The records as last read or saved (their revisions are the compare-and-swap base), and
+    /// the input that changed each version since.
+    records: Mutex<Records>,
+    policy: KekPolicy,
     clock: Arc<dyn Clock>,
+}
+
+#[derive(Default)]
+struct Records {
+    stored: BTreeMap<KeyVersion, KekRecord>,
+    pending: BTreeMap<KeyVersion, &'static str>,
 }
 
 impl fmt::Debug for KekManager<'_> {
@@ -254,26 +275,100 @@ impl fmt::Debug for KekManager<'_> {
 }
 
 impl<'a> KekManager<'a> {
-    /// A manager of `vault`'s keyring, its states read from the keyring now.
+    /// A manager of `vault`'s keyring, its states read from the keyring now (no lifecycle
+    /// records are read: a disabled version counts as disabled since now). Prefer
+    /// [`KekManager::load`].
     #[must_use]
     pub fn new(vault: &'a dyn Vault) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let now = clock.now();
-        let ring = KekRing::from_states(vault.cipher().keyring().keys().into_iter().map(|info| {
-            let state = match info.state {
-                KeyState::Staged => KekState::Staged,
-                KeyState::Primary => KekState::Primary,
-                KeyState::DecryptOnly => KekState::DecryptOnly,
-                _ => KekState::Disabled { since: now },
-            };
-            (info.version, state)
-        }));
+        let ring = KekRing::from_states(
+            vault
+                .cipher()
+                .keyring()
+                .keys()
+                .into_iter()
+                .map(|info| (info.version, keyring_state(info.state, now))),
+        );
         KekManager {
             vault,
             ring: Mutex::new(ring),
             compromised: Mutex::new(BTreeSet::new()),
+            records: Mutex::new(Records::default()),
+            policy: KekPolicy::default(),
             clock,
         }
+    }
+
+    /// A manager of `vault`'s keyring with the lifecycle records the vault keeps: each
+    /// version's state is the record's when it agrees with the keyring (a compromised
+    /// version is decrypt-only in the keyring), the keyring's otherwise; destroyed versions
+    /// are known from their records; the compromised flags and times come back.
+    ///
+    /// # Errors
+    ///
+    /// A vault read failure (including a store without lifecycle records).
+    pub async fn load(vault: &'a dyn Vault) -> Result<Self, KekError> {
+        let manager = KekManager::new(vault);
+        let stored = vault.kek_records().await?;
+        let now = manager.clock.now();
+        {
+            let mut ring = manager.ring.lock().unwrap_or_else(PoisonError::into_inner);
+            let keyring: BTreeMap<KeyVersion, KeyState> = vault
+                .cipher()
+                .keyring()
+                .keys()
+                .into_iter()
+                .map(|info| (info.version, info.state))
+                .collect();
+            let mut states: Vec<(KeyVersion, KekState)> = ring.iter().collect();
+            for record in &stored {
+                let from_record = record_state(record, now);
+                match keyring.get(&record.version) {
+                    Some(held) if agrees(*held, from_record) => {
+                        if let Some(entry) = states.iter_mut().find(|(v, _)| *v == record.version) {
+                            entry.1 = from_record;
+                        }
+                    }
+                    None if matches!(from_record, KekState::Destroyed { .. }) => {
+                        states.push((record.version, from_record));
+                    }
+                    // The keyring disagrees (changed outside the manager): it holds the key
+                    // material, so its state stands, and the next save records it. A version
+                    // neither held nor destroyed is not this keyring's.
+                    _ => {}
+                }
+            }
+            *ring = KekRing::from_states(states);
+        }
+        *manager
+            .compromised
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = stored
+            .iter()
+            .filter(|r| r.compromised)
+            .map(|r| r.version)
+            .collect();
+        manager
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stored = stored.into_iter().map(|r| (r.version, r)).collect();
+        Ok(manager)
+    }
+
+    /// Sets the policy (the destroy grace period).
+    #[must_use]
+    pub fn with_policy(mut self, policy: KekPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The lifecycle state of every version.
@@ -283,6 +378,15 @@ impl<'a> KekManager<'a> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Whether `version` was ever marked compromised (kept once it is disabled or destroyed).
+    #[must_use]
+    pub fn is_compromised(&self, version: KeyVersion) -> bool {
+        self.compromised
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&version)
     }
 
     async fn usage(&self, version: KeyVersion) -> Result<Usage, KekError> {
@@ -297,7 +401,13 @@ impl<'a> KekManager<'a> {
 
     fn apply(&self, input: KekInput) -> Result<Vec<KekCommand>, KekError> {
         let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        let transition = crate::kek::step(&ring, input, self.clock.now())?;
+        let transition = self.policy.step(&ring, input, self.clock.now())?;
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        for (version, state) in transition.state.iter() {
+            if ring.state(version) != Some(state) {
+                records.pending.insert(version, input.name());
+            }
+        }
         *ring = transition.state;
         Ok(transition.commands)
     }
@@ -322,8 +432,59 @@ impl<'a> KekManager<'a> {
         Ok(())
     }
 
+    /// Saves the lifecycle record of every version changed since the last save
+    /// (compare-and-swapped on its revision, one audit record each).
+    ///
+    /// # Errors
+    ///
+    /// A vault write failure, or [`WriteError::VersionConflict`](tokenward_vault::WriteError)
+    /// (as [`KekError::Write`]) when another process changed a record first: load again.
+    pub async fn save(&self) -> Result<(), KekError> {
+        let now = self.clock.now();
+        let (ring, compromised) = (self.ring(), self.compromised_set());
+        let work: Vec<(KekRecord, &'static str)> = {
+            let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+            ring.iter()
+                .filter_map(|(version, state)| {
+                    let stored = records.stored.get(&version);
+                    let next =
+                        next_record(stored, version, state, compromised.contains(&version), now);
+                    (stored != Some(&next)).then(|| {
+                        let why = records
+                            .pending
+                            .get(&version)
+                            .copied()
+                            .unwrap_or("lifecycle");
+                        (next, why)
+                    })
+                })
+                .collect()
+        };
+        for (record, why) in work {
+            let note = AuditNote::new("tokenward-rotation", why)
+                .map_err(|_| KekError::Job("audit note refused by the vault"))?;
+            let saved = self
+                .vault
+                .save_kek_record(&record, &note, crate::driver::vault_now(now))
+                .await?;
+            let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+            records.pending.remove(&saved.version);
+            records.stored.insert(saved.version, saved);
+        }
+        Ok(())
+    }
+
+    fn compromised_set(&self) -> BTreeSet<KeyVersion> {
+        self.compromised
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Generates a staged version and promotes it (this process is the only instance: the
-    /// "loaded everywhere" guard holds). Returns the new primary.
+    /// "loaded everywhere" guard holds). Returns the new primary. Not saved until the next
+    /// [`save`](Self::save) or async step: prefer
+    /// [`promote_new_primary`](Self::promote_new_primary).
     ///
     /// # Errors
     ///
@@ -339,7 +500,19 @@ impl<'a> KekManager<'a> {
         Ok(version)
     }
 
-    /// Marks `version` compromised (it must not be the primary: promote first).
+    /// [`rotate_primary`](Self::rotate_primary), then saves the lifecycle records.
+    ///
+    /// # Errors
+    ///
+    /// As [`rotate_primary`](Self::rotate_primary) and [`save`](Self::save).
+    pub async fn promote_new_primary(&self) -> Result<KeyVersion, KekError> {
+        let version = self.rotate_primary()?;
+        self.save().await?;
+        Ok(version)
+    }
+
+    /// Marks `version` compromised (it must not be the primary: promote first). Not saved
+    /// until the next [`save`](Self::save) or async step: prefer [`compromise`](Self::compromise).
     ///
     /// # Errors
     ///
@@ -349,16 +522,133 @@ impl<'a> KekManager<'a> {
         self.keyring_apply(&commands)
     }
 
-    /// Disables `version`, refusing while any envelope (current or stashed) is under it.
+    /// [`mark_compromised`](Self::mark_compromised), then saves the lifecycle records.
     ///
     /// # Errors
     ///
-    /// [`KekError::Refused`] naming the count of envelopes left.
+    /// As [`mark_compromised`](Self::mark_compromised) and [`save`](Self::save).
+    pub async fn compromise(&self, version: KeyVersion) -> Result<(), KekError> {
+        self.mark_compromised(version)?;
+        self.save().await
+    }
+
+    /// Disables `version`, refusing while any envelope (current or stashed) is under it, and
+    /// saves the lifecycle records.
+    ///
+    /// # Errors
+    ///
+    /// [`KekError::Refused`] naming the count of envelopes left; as [`save`](Self::save).
     pub async fn disable(&self, version: KeyVersion) -> Result<(), KekError> {
         let usage = self.usage(version).await?;
         let commands = self.apply(KekInput::Disable { version, usage })?;
-        self.keyring_apply(&commands)
+        self.keyring_apply(&commands)?;
+        self.save().await
     }
+
+    /// Destroys a disabled `version` (its key material leaves the keyring for good),
+    /// refusing while any envelope is under it or before the policy's grace period has run
+    /// since it was disabled, and saves the lifecycle records (`destroyed`, with its time).
+    /// Persist the keyring afterwards (for example [`Keyring::save_file`]) so the key is gone
+    /// from storage too.
+    ///
+    /// [`Keyring::save_file`]: tokenward_envelope::Keyring::save_file
+    ///
+    /// # Errors
+    ///
+    /// [`KekError::Refused`] naming the guard (envelopes left, grace period); as
+    /// [`save`](Self::save).
+    pub async fn destroy(&self, version: KeyVersion) -> Result<(), KekError> {
+        let usage = self.usage(version).await?;
+        let commands = self.apply(KekInput::Destroy { version, usage })?;
+        self.keyring_apply(&commands)?;
+        self.save().await
+    }
+}
+
+/// The machine state a keyring state stands for, when no record says more.
+fn keyring_state(state: KeyState, now: crate::types::Timestamp) -> KekState {
+    match state {
+        KeyState::Staged => KekState::Staged,
+        KeyState::Primary => KekState::Primary,
+        KeyState::DecryptOnly => KekState::DecryptOnly,
+        _ => KekState::Disabled { since: now },
+    }
+}
+
+/// The machine state a lifecycle record stands for.
+fn record_state(record: &KekRecord, now: crate::types::Timestamp) -> KekState {
+    let at = |t: Option<tokenward_vault::Timestamp>| t.map_or(now, crate::driver::chrono_of);
+    match record.state {
+        KekStatus::Staged => KekState::Staged,
+        KekStatus::Primary => KekState::Primary,
+        KekStatus::Compromised => KekState::Compromised {
+            since: at(record.compromised_at),
+        },
+        KekStatus::Disabled => KekState::Disabled {
+            since: at(record.disabled_at),
+        },
+        KekStatus::Destroyed => KekState::Destroyed {
+            since: at(record.destroyed_at),
+        },
+        _ => KekState::DecryptOnly,
+    }
+}
+
+/// Whether the keyring's state of a version agrees with a record's.
+fn agrees(held: KeyState, recorded: KekState) -> bool {
+    matches!(
+        (held, recorded),
+        (KeyState::Staged, KekState::Staged)
+            | (KeyState::Primary, KekState::Primary)
+            | (
+                KeyState::DecryptOnly,
+                KekState::DecryptOnly | KekState::Compromised { .. }
+            )
+            | (KeyState::Disabled, KekState::Disabled { .. })
+    )
+}
+
+/// The record of `version` in `state`, carrying over the times `stored` knows.
+fn next_record(
+    stored: Option<&KekRecord>,
+    version: KeyVersion,
+    state: KekState,
+    compromised: bool,
+    now: crate::types::Timestamp,
+) -> KekRecord {
+    let vault_time = crate::driver::vault_now;
+    let mut record = stored
+        .cloned()
+        .unwrap_or_else(|| KekRecord::new(version, KekStatus::Staged));
+    record.compromised = record.compromised || compromised;
+    record.state = match state {
+        KekState::Staged => KekStatus::Staged,
+        KekState::Primary => {
+            record.promoted_at = record.promoted_at.or(Some(vault_time(now)));
+            KekStatus::Primary
+        }
+        KekState::DecryptOnly => KekStatus::DecryptOnly,
+        KekState::Compromised { since } => {
+            record.compromised = true;
+            record.compromised_at = Some(vault_time(since));
+            KekStatus::Compromised
+        }
+        KekState::Disabled { since } => {
+            record.disabled_at = Some(vault_time(since));
+            KekStatus::Disabled
+        }
+        KekState::Destroyed { since } => {
+            record.destroyed_at = Some(vault_time(since));
+            KekStatus::Destroyed
+        }
+    };
+    if stored.is_none() && record.state == KekStatus::Primary {
+        // First seen as primary (a keyring generated before records were kept).
+        record.promoted_at = record.promoted_at.or(Some(vault_time(now)));
+    }
+    // `updated_at` is the vault's; compare the rest.
+    record.updated_at = stored.map_or(record.updated_at, |s| s.updated_at);
+    record
 }
 
 /// What an incident entry point did.
@@ -412,7 +702,9 @@ pub async fn token_leaked(
 /// A KEK version may have leaked: promote a new primary if it was the primary, mark it
 /// compromised, rotate every token sealed under it (incident lane, rate-limited), rewrap what
 /// remains, and disable it, which is refused while any envelope is still under it
-/// (rotation.md §8.5).
+/// (rotation.md §8.5). Every lifecycle change is saved in the vault as it happens
+/// ([`KekManager::load`]), so a run interrupted at any step is finished by running it again;
+/// a version already disabled after a compromise is reported as done.
 ///
 /// # Errors
 ///
@@ -425,11 +717,27 @@ pub async fn kek_compromised(
     version: KeyVersion,
     actor: &Actor,
 ) -> Result<IncidentReport, KekError> {
-    let kek = KekManager::new(vault);
-    if vault.cipher().keyring().primary_version() == Some(version) {
-        kek.rotate_primary()?;
+    // The lifecycle records say how far an earlier run got: each step below is skipped or
+    // repeated safely.
+    let kek = KekManager::load(vault).await?;
+    if kek.is_compromised(version)
+        && matches!(
+            kek.ring().state(version),
+            Some(KekState::Disabled { .. } | KekState::Destroyed { .. })
+        )
+    {
+        return Ok(IncidentReport {
+            rotations: None,
+            rotation: None,
+            old_token_revoked: None,
+            rewrap: None,
+            disabled: Some(version),
+        });
     }
-    kek.mark_compromised(version)?;
+    if vault.cipher().keyring().primary_version() == Some(version) {
+        kek.promote_new_primary().await?;
+    }
+    kek.compromise(version).await?;
 
     // Every Item whose current token is sealed under the version.
     let mut items = Vec::new();

@@ -238,8 +238,11 @@
 //!   [`VaultJobStore`] keeps the job in the vault (`Vault::save_rewrap_job`, compare-and-swapped
 //!   on a revision so two runners never both advance one job): a crashed job resumes at its
 //!   cursor with its counters. [`MemoryJobStore`] keeps it in memory (tests, one-shot tools).
-//! - [`KekManager`]: the KEK machine over the vault's keyring; `disable` reads
-//!   `Vault::envelopes_under` first and is refused while any envelope is under the version.
+//! - [`KekManager`]: the KEK machine over the vault's keyring, its lifecycle records saved in
+//!   the vault; `disable` and `destroy` read `Vault::envelopes_under` first and are refused
+//!   while any envelope is under the version; `destroy` also waits for the policy's grace
+//!   period ([`kek::KekPolicy::destroy_grace`], 30 days by default) from the stored disable
+//!   time.
 //! - Incidents: [`token_leaked`] (rotate with `reason = compromise`, then probe the old token
 //!   as evidence) and [`kek_compromised`] (promote a new primary if needed, mark compromised,
 //!   rotate every token under the version in the incident lane, rewrap, disable).
@@ -253,11 +256,15 @@
 //! token alive), `abandoned` (orphaned, or another worker's newer version adopted), or by the
 //! promote as `committed`.
 //!
-//! Known limits of the drivers, each because the vault does not store it yet: the health
-//! deadline and `as_of` (events are applied in arrival order across restarts); the KEK
-//! machine's compromised flag and disable times ([`KekManager`] keeps them in memory); the
-//! attempt id of an Item recovered in `Verifying` (the promote closed the attempt; recovery
-//! uses a placeholder id, left out of audit notes).
+//! What the drivers keep in the vault so a restart continues where it stopped: the health
+//! `as_of` and deadline ([`HealthDriver`] applies events by their own time, a late delivery is
+//! ignored and journalled as `health_ignored`, [`HealthDriver::tick`] applies a passed
+//! deadline); the KEK lifecycle records ([`KekManager::load`]: the compromised flag and the
+//! promoted / compromised / disabled / destroyed times, one `kek_state` audit record per
+//! change); each attempt's `maybe_applied` flag (set by the sent marker, cleared by a definite
+//! "not applied"; `Reconcile` reads it) and the attempt of the last promote, so an Item
+//! recovered in `Verifying` or `Quarantined` names its real attempt (a store written before
+//! schema version 3 falls back to a placeholder id 0, left out of audit notes).
 //!
 //! # Features
 //!

@@ -129,6 +129,27 @@ impl Vault for Crashing {
             .set_health_state(item_id, from, to, note, now)
             .await
     }
+    async fn record_health(
+        &self,
+        update: tokenward_vault::HealthUpdate<'_>,
+        now: Timestamp,
+    ) -> Result<tokenward_vault::HealthWrite, WriteError> {
+        if !self.alive() {
+            return Err(WriteError::NotFound(update.item_id.clone()));
+        }
+        self.inner.record_health(update, now).await
+    }
+    async fn save_kek_record(
+        &self,
+        record: &tokenward_vault::KekRecord,
+        note: &AuditNote,
+        now: Timestamp,
+    ) -> Result<tokenward_vault::KekRecord, WriteError> {
+        self.inner.save_kek_record(record, note, now).await
+    }
+    async fn kek_records(&self) -> Result<Vec<tokenward_vault::KekRecord>, ReadError> {
+        self.inner.kek_records().await
+    }
     async fn acquire_lease(
         &self,
         item_id: &ItemId,
