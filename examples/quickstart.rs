@@ -200,20 +200,24 @@ pub async fn start_emulator() -> Result<(Sandbox, HttpPlaidClient), BoxError> {
 ///
 /// `PLAID_ENV` names production or anything but the sandbox, or a variable is invalid.
 pub fn plaid_sandbox_from_env() -> Result<HttpPlaidClient, BoxError> {
-    match std::env::var("PLAID_ENV").as_deref() {
-        Err(std::env::VarError::NotPresent) | Ok("sandbox") => {}
-        Ok("production") => {
-            return Err(
-                "PLAID_ENV=production is refused: the quick start runs against the \
-                        sandbox only (set PLAID_ENV=sandbox and sandbox keys)"
-                    .into(),
-            );
-        }
-        Ok(_) | Err(std::env::VarError::NotUnicode(_)) => {
-            return Err("PLAID_ENV must be `sandbox` (or unset) for the quick start".into());
-        }
-    }
+    check_plaid_env(std::env::var("PLAID_ENV").ok().as_deref())?;
     Ok(HttpPlaidClient::from_env()?)
+}
+
+/// Accepts `PLAID_ENV` unset or `sandbox`; refuses production, and anything else.
+///
+/// # Errors
+///
+/// A message saying why and what to set instead.
+pub fn check_plaid_env(value: Option<&str>) -> Result<(), BoxError> {
+    match value.map(str::trim) {
+        None | Some("sandbox") => Ok(()),
+        Some("production") => Err("PLAID_ENV=production is refused: the quick start runs \
+                                   against the sandbox only (set PLAID_ENV=sandbox and sandbox \
+                                   keys)"
+            .into()),
+        Some(_) => Err("PLAID_ENV must be `sandbox` (or unset) for the quick start".into()),
+    }
 }
 
 /// Runs the whole flow, writing a numbered, redacted log to `out`.
