@@ -179,6 +179,14 @@ async fn finish(
 }
 
 fn kek_failure(error: &KekError) -> Failure {
+    if let KekError::Job(why) = error {
+        return Failure::new(
+            Code::Refused,
+            format!(
+                "rewrap: the saved job cannot go on ({why}); start a new one with another --job-id"
+            ),
+        );
+    }
     let code = match error {
         KekError::NoPrimary | KekError::Keyring(_) => Code::Config,
         KekError::Refused(_) | KekError::Job(_) => Code::Refused,

@@ -326,6 +326,32 @@ async fn rewrap_dry_run_changes_nothing_then_a_stopped_job_resumes_and_verifies(
     assert_eq!(report["kek_versions"][0]["envelopes"], 0);
     assert_eq!(report["kek_versions"][1]["envelopes"], 20);
     assert_eq!(report["unfinished_rewrap_jobs"], 0);
+
+    // A job stopped towards v3, then v4 promoted: the saved job cannot go on (refused, with
+    // the way out); a new job id moves everything to v4.
+    run(&cli, &["keys", "add"], b"").await.ok();
+    run(&cli, &["keys", "promote", "3"], b"").await.ok();
+    run(
+        &cli,
+        &["rewrap", "--batch-size", "3", "--max-batches", "1"],
+        b"",
+    )
+    .await
+    .fails(9);
+    run(&cli, &["keys", "add"], b"").await.ok();
+    run(&cli, &["keys", "promote", "4"], b"").await.ok();
+    for secret in keyring_strings(&setup.keyring) {
+        cli.plant(secret);
+    }
+    let refused = run(&cli, &["rewrap"], b"").await;
+    assert!(refused.fails(4).contains("--job-id"), "{}", refused.stderr);
+    let out = run(&cli, &["rewrap", "--job-id", "kek-rewrap-v4"], b"")
+        .await
+        .ok();
+    assert!(out.contains("completed: 20 rewrapped"), "{out}");
+    let vault = open_vault(&setup).await;
+    assert_eq!(vault.envelopes_under(v(4)).await.unwrap(), 20);
+    vault.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,6 +465,38 @@ async fn rotate_dry_run_changes_nothing_and_a_rotation_kills_the_old_token() {
         .find(|r| r["item_id"] == item.as_str())
         .unwrap();
     assert!(row["last_rotation"].is_string(), "{row}");
+    // Plaid commits the rotation, then the connection drops: the probe finds the old token
+    // dead, the new one was never seen. The Item ends orphaned (never silently active), the
+    // run is incomplete, and the audit names it.
+    sandbox
+        .faults()
+        .set(
+            "/item/access_token/invalidate",
+            tokenward_sandbox::FaultPlan::new().drop_after_commit(1),
+        )
+        .unwrap();
+    let lost = run(
+        &cli,
+        &["rotate", "--item", other.as_str(), "--actor", "ops"],
+        b"",
+    )
+    .await;
+    lost.fails(9);
+    assert!(
+        lost.stdout_text().contains("orphaned"),
+        "{}",
+        lost.stdout_text()
+    );
+    let json = run(&cli, &["audit", "--format", "json"], b"").await.ok();
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        report["orphaned_items"],
+        serde_json::json!([other.as_str()])
+    );
+    assert_eq!(report["credential_states"]["orphaned"], 1);
+    let text = run(&cli, &["audit"], b"").await.ok();
+    assert!(text.contains("Orphaned Items: 1"), "{text}");
+
     let missing = run(
         &cli,
         &["rotate", "--item", "no-such-item", "--actor", "ops"],
