@@ -495,8 +495,7 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     config.webhook_url = Some(
         std::env::var("WEBHOOK_URL").unwrap_or_else(|_| format!("http://{local}/webhooks/plaid")),
     );
-    config.sandbox_helpers = setup.sandbox.is_some()
-        || std::env::var("PLAID_ENV").map_or(true, |e| e.eq_ignore_ascii_case("sandbox"));
+    config.sandbox_helpers = setup.sandbox.is_some() || server_support::plaid_env_is_sandbox();
     println!("listening on http://{local}");
     serve(listener, config, server_support::ctrl_c()).await?;
     if let Some(sandbox) = setup.sandbox {

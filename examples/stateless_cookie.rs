@@ -42,8 +42,8 @@
 //! compliance rule "only `link_token` and `public_token` cross to the client" holds for
 //! plaintext only. What that costs: a stolen cookie is a bearer credential until its expiry
 //! (keep the lifetime short), there is no server-side list of sessions to revoke one (removing
-//! the Item, or retiring the KEK, revokes all), and the keyring is the whole security of the
-//! scheme (load it from a secrets manager through `TOKENWARD_KEYRING`). When any of these
+//! the Item kills every copy of its cookie; retiring the KEK kills every cookie), and the
+//! keyring is the whole security of the scheme (load it from a secrets manager through `TOKENWARD_KEYRING`). When any of these
 //! matters, use the `hybrid_server` architecture instead.
 //!
 //! # Endpoints
@@ -179,12 +179,9 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     let cipher = Arc::new(Cipher::new(Arc::new(server_support::keyring_from_env()?)));
     let listener = TcpListener::bind(addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    serve(
-        listener,
-        Config::new(setup.api, cipher),
-        server_support::ctrl_c(),
-    )
-    .await?;
+    let mut config = Config::new(setup.api, cipher);
+    config.sandbox_helpers = setup.sandbox.is_some() || server_support::plaid_env_is_sandbox();
+    serve(listener, config, server_support::ctrl_c()).await?;
     if let Some(sandbox) = setup.sandbox {
         sandbox.shutdown().await;
     }

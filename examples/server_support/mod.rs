@@ -65,6 +65,12 @@ pub(crate) async fn plaid_from_env() -> Result<PlaidSetup, Box<dyn Error + Send 
     })
 }
 
+/// Whether `PLAID_ENV` names Plaid's sandbox (it does when unset): the sandbox helper routes
+/// are served only then or against the emulator.
+pub(crate) fn plaid_env_is_sandbox() -> bool {
+    std::env::var("PLAID_ENV").map_or(true, |e| e.trim().eq_ignore_ascii_case("sandbox"))
+}
+
 /// A client of the emulator. The emulator takes any credentials unless it was given fixed
 /// ones; these are random per process, so even a demo secret is never a constant in git.
 pub(crate) fn emulator_client(
