@@ -90,7 +90,7 @@ use tokenward_plaid::models::{
     SandboxWebhookCode, Transaction, TransactionsGetRequest,
 };
 use tokenward_plaid::webhooks::{PlaidKeySource, VerifyError, WebhookEvent, WebhookVerifier};
-use tokenward_redact::{Policy, PublicToken};
+use tokenward_redact::{AccessToken, Policy, PublicToken};
 use tokenward_vault::{
     AuditNote, CacheConfig, CachedVault, HealthState, ItemId, ReadError, SqlVault, Timestamp,
     UserId, Vault, WriteError,
@@ -751,13 +751,21 @@ async fn load_item(
         error: None,
         accounts: Vec::new(),
     };
-    let stored = config.vault.get(&id).await.map_err(|e| {
-        tracing::error!(error = %e, "vault open failed");
-        ApiError::internal()
-    })?;
+    let token = config
+        .vault
+        .get(&id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "vault open failed");
+            ApiError::internal()
+        })?
+        .token;
+    // A second handle for the transactions call (the secret type is deliberately not Clone);
+    // it is zeroized on drop like the first.
+    let second = AccessToken::new(token.expose_secret()).map_err(|_| ApiError::internal())?;
     match config
         .plaid
-        .accounts_get(&AccountsGetRequest::new(stored.token))
+        .accounts_get(&AccountsGetRequest::new(token))
         .await
     {
         Ok(response) => view.accounts = response.accounts.iter().map(AccountView::from).collect(),
@@ -779,13 +787,8 @@ async fn load_item(
     let today = DateTime::from_timestamp(config.now(), 0)
         .ok_or_else(ApiError::internal)?
         .date_naive();
-    let stored = config.vault.get(&id).await.map_err(|e| {
-        tracing::error!(error = %e, "vault open failed");
-        ApiError::internal()
-    })?;
-    let request =
-        TransactionsGetRequest::new(stored.token, today - ChronoDuration::days(30), today)
-            .with_page(250, 0);
+    let request = TransactionsGetRequest::new(second, today - ChronoDuration::days(30), today)
+        .with_page(250, 0);
     match config.plaid.transactions_get(&request).await {
         Ok(response) => {
             let metadata: Vec<TxMeta> = response
@@ -1277,10 +1280,7 @@ async fn sandbox_reset_login(
     ))
 }
 
-async fn token_of(
-    config: &Config,
-    item_id: &str,
-) -> Result<tokenward_redact::AccessToken, ApiError> {
+async fn token_of(config: &Config, item_id: &str) -> Result<AccessToken, ApiError> {
     let id = ItemId::new(item_id).map_err(|_| ApiError::internal())?;
     let stored = config.vault.get(&id).await.map_err(|e| {
         tracing::error!(error = %e, "vault open failed");
