@@ -231,7 +231,12 @@
 //!   Item whose token app traffic found dead. Alerts go to an [`AlertSink`] and into the
 //!   [`RotationReport`]. A vault write that fails stops the run like a crash would.
 //! - [`BatchRotator`]: `plan` (the dry run: order, lanes, skips and why), `run` (incident lane
-//!   first, one [`RateLimiter`] token per Item; one limiter per Plaid client).
+//!   first, one [`RateLimiter`] token per Item, one limiter per Plaid client, then a random
+//!   pause of up to [`BatchConfig::jitter`]). Incidents submitted to its [`IncidentLane`]
+//!   while it runs pre-empt the remaining normal Items. A circuit breaker
+//!   ([`BreakerPolicy`]: 5 failures in a row, or more than half of at least 10 Items, by
+//!   default) pauses the batch; the report says why ([`BatchReport::breaker`]) and what was
+//!   not run. A failure is an error or a rotation that did not end `Active`.
 //! - [`RewrapRunner`]: the rewrap job over `Vault::rewrap_batch`, one limiter token per batch,
 //!   a [`ProgressCallback`], state saved in a [`JobStore`] after every batch and resumed from
 //!   it, verified at the end (nothing left under other versions, a sample opens). The
@@ -285,7 +290,10 @@ pub mod rewrap;
 pub mod token;
 mod types;
 
-pub use batch::{BatchReport, BatchRotator, Lane, PlanEntry, RateLimiter, TokenBucket};
+pub use batch::{
+    BatchCallback, BatchConfig, BatchReport, BatchRotator, BreakerPolicy, BreakerTrip,
+    IncidentLane, Lane, PlanEntry, RateLimiter, TokenBucket,
+};
 pub use driver::{
     AlertEvent, AlertSink, Clock, DriverError, RotationReport, Rotator, RotatorConfig, SystemClock,
 };

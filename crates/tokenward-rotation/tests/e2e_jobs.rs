@@ -21,9 +21,9 @@ use tokenward_rotation::health::HealthEvent;
 use tokenward_rotation::rewrap::{Progress, RewrapPolicy, RewrapState};
 use tokenward_rotation::token::CredentialState;
 use tokenward_rotation::{
-    Actor, BatchRotator, DriverError, HealthDriver, JobStore, KekManager, Lane, MemoryJobStore,
-    RateLimiter, RewrapRunner, RotationReason, Rotator, RotatorConfig, TokenBucket, TokenVersion,
-    kek_compromised, token_leaked,
+    Actor, BatchConfig, BatchRotator, BreakerPolicy, DriverError, HealthDriver, JobStore,
+    KekManager, Lane, MemoryJobStore, RateLimiter, RewrapRunner, RotationReason, Rotator,
+    RotatorConfig, TokenBucket, TokenVersion, kek_compromised, token_leaked,
 };
 use tokenward_sandbox::Sandbox;
 use tokenward_vault::{AuditNote, ItemId, LeaseOwner, SqlVault, Timestamp, UserId, Vault};
@@ -177,6 +177,138 @@ async fn batch_plan_is_a_dry_run_and_incidents_go_first() {
     for (_, token) in &items {
         assert!(!works(&api, token).await);
     }
+    sandbox.shutdown().await;
+}
+
+fn quick_batch() -> BatchConfig {
+    BatchConfig {
+        jitter: Duration::from_millis(2),
+        ..BatchConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn an_incident_submitted_mid_batch_preempts_the_normal_lane() {
+    let (sandbox, api, vault) = setup().await;
+    let items = link(&api, &vault, 4).await;
+    let rotator =
+        Rotator::new(&api, &vault, LeaseOwner::new("batch").unwrap()).with_config(config());
+    let limiter = RateLimiter::new(1000.0, 10);
+    let batch = BatchRotator::new(&rotator, &vault, &limiter).with_config(quick_batch());
+    let lane = batch.incident_lane();
+    let leaked = items[3].0.clone();
+    let submitted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let once = Arc::clone(&submitted);
+    // The leak is reported while the first normal Item is being rotated.
+    let batch = batch.with_callback(Arc::new(move |_, _| {
+        if !once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            lane.submit(leaked.clone(), RotationReason::Compromise);
+        }
+    }));
+    let requests: Vec<_> = items[..3]
+        .iter()
+        .map(|(item, _)| (item.clone(), RotationReason::Scheduled))
+        .collect();
+    let report = batch
+        .run(&requests, &Actor::new("ops"), false)
+        .await
+        .unwrap();
+    let order: Vec<&ItemId> = report.results.iter().map(|(item, _)| item).collect();
+    assert_eq!(
+        order,
+        [&items[0].0, &items[3].0, &items[1].0, &items[2].0],
+        "the incident goes before the remaining normal Items"
+    );
+    assert_eq!(report.plan[1].lane, Lane::Incident);
+    assert_eq!(report.plan[1].reason, RotationReason::Compromise);
+    assert!(report.breaker.is_none() && report.not_run.is_empty());
+    assert!(batch.incident_lane().is_empty());
+    for (_, token) in &items {
+        assert!(!works(&api, token).await, "every Item was rotated");
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_circuit_breaker_pauses_a_failing_batch() {
+    let (sandbox, api, vault) = setup().await;
+    let real = link(&api, &vault, 2).await;
+    // Items whose tokens Plaid never issued: every rotation of them ends `Dead`.
+    let mut requests = Vec::new();
+    for n in 0..3u32 {
+        let item = ItemId::new(format!("unknown-item-{n}")).unwrap();
+        vault
+            .insert_item(
+                &item,
+                &UserId::new("user-x").unwrap(),
+                &AccessToken::new(format!("access-sandbox-00000000-0000-4000-8000-{n:012}"))
+                    .unwrap(),
+                &AuditNote::new("test", "imported").unwrap(),
+                now(),
+            )
+            .await
+            .unwrap();
+        requests.push((item, RotationReason::Scheduled));
+    }
+    requests.extend(
+        real.iter()
+            .map(|(item, _)| (item.clone(), RotationReason::Scheduled)),
+    );
+    let rotator =
+        Rotator::new(&api, &vault, LeaseOwner::new("batch").unwrap()).with_config(config());
+    let limiter = RateLimiter::new(1000.0, 10);
+    let batch = BatchRotator::new(&rotator, &vault, &limiter).with_config(BatchConfig {
+        breaker: BreakerPolicy {
+            max_consecutive_failures: 2,
+            ..BreakerPolicy::default()
+        },
+        ..quick_batch()
+    });
+    let report = batch
+        .run(&requests, &Actor::new("ops"), false)
+        .await
+        .unwrap();
+    assert_eq!(report.results.len(), 2);
+    for (_, result) in &report.results {
+        let state = &result.as_ref().unwrap().state;
+        assert!(matches!(state, CredentialState::Dead { .. }), "{state:?}");
+    }
+    let trip = report.breaker.as_ref().unwrap();
+    assert_eq!(trip.threshold, "consecutive failures");
+    assert_eq!(
+        (trip.consecutive_failures, trip.failures, trip.attempted),
+        (2, 2, 2)
+    );
+    assert_eq!(
+        report.not_run,
+        [requests[2].0.clone(), real[0].0.clone(), real[1].0.clone()]
+    );
+    for (item, token) in &real {
+        assert!(works(&api, token).await, "paused before the real Items");
+        assert_eq!(vault.item(item).await.unwrap().token_version, 1);
+    }
+
+    // The ratio: one failure in two Items is more than 40%.
+    let batch = BatchRotator::new(&rotator, &vault, &limiter).with_config(BatchConfig {
+        breaker: BreakerPolicy {
+            max_consecutive_failures: 0,
+            max_failure_ratio: 0.4,
+            min_samples: 2,
+        },
+        ..quick_batch()
+    });
+    let requests = [
+        (real[0].0.clone(), RotationReason::Scheduled),
+        (requests[2].0.clone(), RotationReason::Scheduled),
+        (real[1].0.clone(), RotationReason::Scheduled),
+    ];
+    let report = batch
+        .run(&requests, &Actor::new("ops"), false)
+        .await
+        .unwrap();
+    assert_eq!(report.results.len(), 2);
+    assert_eq!(report.breaker.as_ref().unwrap().threshold, "failure ratio");
+    assert_eq!(report.not_run, [real[1].0.clone()]);
     sandbox.shutdown().await;
 }
 
