@@ -56,6 +56,7 @@ use tokenward_plaid::models::{
 };
 use tokenward_plaid::webhooks::{PlaidKeySource, WebhookVerifier};
 use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi};
+use tokenward_redact::integrations::redacting_fmt_layer;
 use tokenward_redact::{AccessToken, ClientId, ClientSecret, Policy};
 use tokenward_rotation::{Actor, KekManager, RewrapRunner, RotationReason, Rotator, VaultJobStore};
 use tokenward_sandbox::Sandbox;
@@ -64,6 +65,9 @@ use tokenward_vault::{
     Timestamp, UserId, Vault,
 };
 use tokio::sync::mpsc;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Errors of the flow: every library error here is secret-free by design.
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -119,6 +123,17 @@ pub struct Outcome {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let scrubber = Policy::plaid();
+    // The same scrubber behind everything else that could print: panic messages, and the
+    // warnings and errors of dependencies that log through `tracing` (on stderr).
+    tokenward_redact::report::install_panic_hook(scrubber.clone());
+    let subscriber = tracing_subscriber::registry().with(
+        redacting_fmt_layer(scrubber.clone())
+            .with_writer(io::stderr)
+            .with_filter(LevelFilter::WARN),
+    );
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        eprintln!("quickstart: a tracing subscriber was already installed; keeping it");
+    }
     match start_and_run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -562,7 +577,7 @@ async fn rotate_kek(
     let old = keyring
         .primary_version()
         .ok_or("the keyring has no primary")?;
-    let kek = KekManager::new(vault);
+    let kek = KekManager::load(vault).await?;
     let new = kek.rotate_primary()?;
     log.detail(format_args!(
         "KEK {new} staged and promoted; {old} is decrypt-only and still protects {} \
@@ -605,21 +620,21 @@ async fn audit_report(log: &mut Log<'_>, vault: &SqlVault) -> Result<(), BoxErro
             .map(|t| t.format("%H:%M:%S").to_string())
             .unwrap_or_default();
         let change = match (&record.from_state, &record.to_state) {
-            (Some(from), Some(to)) => format!(" {from} -> {to}"),
-            (None, Some(to)) => format!(" -> {to}"),
+            (Some(from), Some(to)) => format!("{from} -> {to}"),
+            (None, Some(to)) => format!("-> {to}"),
             _ => String::new(),
         };
+        let request_id = record
+            .request_id
+            .as_deref()
+            .map(|id| format!("; request_id {id}"))
+            .unwrap_or_default();
         log.detail(format_args!(
-            "  #{:<3} {time} {:<17}{change}  reason: {}; actor: {}{}",
+            "  #{:<3} {time} {:<17} {change:<24} {} (by {}{request_id})",
             record.id,
             record.event.as_str(),
             record.reason,
             record.actor,
-            record
-                .request_id
-                .as_deref()
-                .map(|id| format!("; request_id {id}"))
-                .unwrap_or_default()
         ))?;
     }
 

@@ -207,7 +207,7 @@ pub async fn run(
     )?;
 
     // 2. Stage and promote the new version.
-    let kek = KekManager::new(&vault);
+    let kek = KekManager::load(&vault).await?;
     let new = kek.rotate_primary()?;
     writeln!(
         out,
