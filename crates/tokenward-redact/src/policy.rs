@@ -239,6 +239,13 @@ impl Policy {
             .scrub(text, self.inner.fingerprinter.as_ref())
     }
 
+    /// Whether [`Policy::scrub_text`] certainly returns `text` unchanged, judged by its
+    /// shortcuts alone (`false` when they cannot tell, then `scrub_text` decides).
+    #[inline]
+    pub(crate) fn certainly_unchanged(&self, text: &str) -> bool {
+        self.inner.text.certainly_unchanged(text)
+    }
+
     /// [`Policy::scrub_text`] without any of its shortcuts (the anchor search, the screens):
     /// the rule regex over the whole text. For the fuzz hooks, which check that the two agree.
     pub(crate) fn scrub_text_full_scan<'a>(&self, text: &'a str) -> Cow<'a, str> {

@@ -330,7 +330,12 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
     )]
     #[inline(always)]
     fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_str(&self.ctx.scrub(v))
+        // Clean text, the common case, goes straight through; the rest out of line.
+        if self.ctx.policy.certainly_unchanged(v) {
+            self.inner.serialize_str(v)
+        } else {
+            scrub_str(self.inner, self.ctx, v)
+        }
     }
 
     /// Bytes go through the byte rules, which overwrite matches in place and keep the length,
@@ -515,6 +520,12 @@ impl<'c, S: Serializer> Serializer for Ser<'c, S> {
     fn is_human_readable(&self) -> bool {
         self.inner.is_human_readable()
     }
+}
+
+/// Writes a string that the shortcuts could not pass: scrubbed (borrowed when clean after all).
+#[inline(never)]
+fn scrub_str<S: Serializer>(inner: S, ctx: Ctx<'_>, v: &str) -> Result<S::Ok, S::Error> {
+    inner.serialize_str(&ctx.scrub(v))
 }
 
 /// Bytes copied on the stack by `serialize_bytes` before falling back to the heap.

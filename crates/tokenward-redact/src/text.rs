@@ -178,7 +178,7 @@ impl Anchors {
             .is_some_and(|screen| !screen.may_hold_anchor(bytes))
         {
             // Only a routing number is left; it is rare enough to be found in full here.
-            return (nine_digits(bytes) && has_routing_number(bytes))
+            return (nine_digit_run(bytes) && has_routing_number(bytes))
                 .then_some(Search::RoutingOnly);
         }
         Some(Search::Rules)
@@ -379,6 +379,16 @@ impl TextRules {
             None => Search::Rules,
         };
         self.scrub_matches(text, fp, search)
+    }
+
+    /// Whether [`TextRules::scrub`] certainly returns `text` unchanged, judged by the
+    /// shortcuts alone (`false` when they cannot tell): for callers that write clean text
+    /// straight through and keep the scrubbing out of line.
+    #[inline]
+    pub(crate) fn certainly_unchanged(&self, text: &str) -> bool {
+        self.anchors.as_ref().is_some_and(|anchors| {
+            text.len() < MIN_SCRUB_LEN || anchors.settle(text.as_bytes()).is_none()
+        })
     }
 
     /// What [`TextRules::scrub`] returns, found the slow way: the rule regex over the whole
@@ -588,38 +598,46 @@ fn word_only(bytes: &[u8]) -> bool {
     non_word_mask(u64::from_le_bytes(w)) == 0
 }
 
-/// Whether `bytes` (at least eight long) has nine ASCII digits or more, the least a routing
-/// number needs.
+/// Whether `bytes` (at least eight long) has nine ASCII digits in a row or more, which a routing
+/// number needs: eight bytes at a time, carrying the length of the run that ends each word.
 #[inline]
-fn nine_digits(bytes: &[u8]) -> bool {
-    let mut digits = 0u64;
+fn nine_digit_run(bytes: &[u8]) -> bool {
+    // `mask`: bit `k` set when byte `k` of the `n` new bytes is a digit (`n` ≤ 8).
+    let mut run = 0u32;
+    let mut step = |mask: u8, n: u32| {
+        let all = u8::MAX >> (8 - n);
+        let mask = mask & all;
+        if mask == all {
+            run += n;
+            return run >= 9;
+        }
+        // Eight bytes cannot hold nine: only a run that started before this word counts.
+        if run + mask.trailing_ones() >= 9 {
+            return true;
+        }
+        // The digits that end this word start the next run.
+        run = (mask << (8 - n)).leading_ones();
+        false
+    };
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        digits += count_bytes(digit_mask_of(load_word(chunk)));
+        if step(digit_mask(load_word(chunk)), 8) {
+            return true;
+        }
     }
     let rest = chunks.remainder().len();
-    if rest > 0
-        && let Some(last) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..))
-    {
-        // The last eight bytes, overlapping the words already counted: only the top `rest`
-        // bytes (little-endian) are new.
-        let fresh = u64::MAX << (8 * (8 - rest));
-        digits += count_bytes(digit_mask_of(load_word(last)) & fresh);
-    }
-    digits >= 9
-}
-
-/// The high bit of each byte of `word` that is an ASCII digit.
-#[inline]
-fn digit_mask_of(word: u64) -> u64 {
-    in_range(word & !HIGHS, b'0', b'9') & !word
-}
-
-/// How many bytes of `mask` have their high bit set.
-#[inline]
-fn count_bytes(mask: u64) -> u64 {
-    // One bit at the bottom of each byte, summed into the top byte.
-    ((mask & HIGHS) >> 7).wrapping_mul(ONES) >> 56
+    // The last eight bytes, overlapping the words already read: only the top `rest` are new.
+    rest > 0
+        && bytes
+            .len()
+            .checked_sub(8)
+            .and_then(|at| bytes.get(at..))
+            .is_some_and(|last| {
+                step(
+                    digit_mask(load_word(last)) >> (8 - rest),
+                    u32::try_from(rest).unwrap_or(8),
+                )
+            })
 }
 
 /// The first eight bytes of `chunk` (at least eight long) as a little-endian word.
@@ -1164,16 +1182,6 @@ mod tests {
                     want,
                     "byte {b} at {pos}"
                 );
-                let digit = if b.is_ascii_digit() {
-                    0x80u64 << (8 * pos)
-                } else {
-                    0
-                };
-                assert_eq!(
-                    super::digit_mask_of(u64::from_le_bytes(w)),
-                    digit,
-                    "byte {b}"
-                );
             }
         }
     }
@@ -1335,9 +1343,13 @@ mod tests {
         )) {
             let word = bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
             proptest::prop_assert_eq!(super::word_only(&bytes), word);
-            let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
             if bytes.len() >= 8 {
-                proptest::prop_assert_eq!(super::nine_digits(&bytes), digits >= 9);
+                let longest = bytes
+                    .split(|b| !b.is_ascii_digit())
+                    .map(<[u8]>::len)
+                    .max()
+                    .unwrap_or(0);
+                proptest::prop_assert_eq!(super::nine_digit_run(&bytes), longest >= 9);
             }
         }
     }
