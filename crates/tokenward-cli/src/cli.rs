@@ -131,8 +131,8 @@ pub(crate) enum KeysCommand {
         /// The version to promote.
         version: u32,
     },
-    /// Disable a version (neither opens nor seals). With a vault configured, refused while any
-    /// envelope is still under it.
+    /// Disable a version (neither opens nor seals). Refused while any envelope in the vault is
+    /// still under it; without a vault configured, --no-vault-check is required.
     Disable {
         /// The version to disable.
         version: u32,

@@ -5,7 +5,7 @@
     clippy::panic,
     dead_code,
     unreachable_pub,
-    reason = "test support: failures should be loud; not every test file uses every helper"
+    reason = "test support: failures should be loud; not every test file uses every function"
 )]
 
 use std::io::Write as _;
