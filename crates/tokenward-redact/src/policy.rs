@@ -466,19 +466,25 @@ impl StaticNames {
         }
     }
 
-    /// Whether `name` sits in its first slot, decided as kept: the common case, in a few
-    /// instructions (the same test as [`StaticNames::get`], against the one entry a kept
-    /// name of this length has).
+    /// Whether `name` sits in one of its first two slots, decided as kept: the common case, in
+    /// a few instructions (the same test as [`StaticNames::get`], against the one entry a
+    /// kept name of this length has).
     #[inline]
     fn known_kept(&self, name: &'static str) -> bool {
         let addr = name.as_ptr().addr();
         let Ok(len) = u32::try_from(name.len()) else {
             return false;
         };
-        self.slots.get(slot_of(addr)).is_some_and(|slot| {
-            slot.entry.load(Ordering::Acquire) == kept_entry(len)
-                && slot.addr.load(Ordering::Relaxed) == addr
-        })
+        let kept_at = |i: usize| {
+            self.slots.get(i % STATIC_SLOTS).is_some_and(|slot| {
+                slot.entry.load(Ordering::Acquire) == kept_entry(len)
+                    && slot.addr.load(Ordering::Relaxed) == addr
+            })
+        };
+        // The name's first slot, or the next, where a name whose first slot was taken
+        // usually lands (a few names of a hundred collide in the first slot).
+        let start = slot_of(addr);
+        kept_at(start) || kept_at(start + 1)
     }
 
     /// The decision for `name`, from its slot or else from `decide` (then remembered).
