@@ -27,9 +27,12 @@
 //! | `--batch N` | `TOKENWARD_ROTATE_KEYS_BATCH` | 500 |
 //! | `--vault PATH` | `TOKENWARD_ROTATE_KEYS_VAULT` | a file in a temporary directory |
 //!
-//! A `--vault` path must not exist yet; the keyring is saved beside it as `PATH.keyring.json`
-//! (readable by its owner only), so the vault can be opened again later. Nothing secret is
-//! printed: the output names versions and counts, never a token or a key.
+//! With `--vault PATH` the vault is kept, and its keyring beside it as `PATH.keyring.json`
+//! (readable by its owner only), saved before every step that changes it. Run the same
+//! command again after an interruption (Ctrl-C, a crash) and it resumes from those two files:
+//! only the missing Items are seeded, the promotion is not repeated, and the rewrap job goes
+//! on from its saved cursor. Nothing secret is printed: the output names versions and counts,
+//! never a token or a key.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -112,26 +115,35 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn start(options: &Options) -> Result<(), BoxError> {
-    let keyring = Arc::new(Keyring::generate()?);
     let mut stdout = io::stdout().lock();
     let Some(path) = &options.vault else {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("vault.sqlite3");
-        run(&mut stdout, options, &path, keyring).await?;
+        run(&mut stdout, options, &path, Arc::new(Keyring::generate()?)).await?;
         return Ok(());
     };
+    // A vault and its keyring from an earlier, interrupted run: resume it.
     let keyring_path = keyring_path(path);
-    for existing in [path, &keyring_path] {
-        if existing.exists() {
+    let keyring = match (path.exists(), keyring_path.exists()) {
+        (false, false) => Keyring::generate()?,
+        (true, true) => Keyring::load_file(&keyring_path)?,
+        (true, false) => {
             return Err(format!(
-                "{} exists; give a new vault path (the run creates the vault and its keyring)",
-                existing.display()
+                "{} exists without its keyring {}; give a new vault path",
+                path.display(),
+                keyring_path.display()
             )
             .into());
         }
-    }
-    run(&mut stdout, options, path, Arc::clone(&keyring)).await?;
-    keyring.save_file(&keyring_path)?;
+        (false, true) => {
+            return Err(format!(
+                "{} exists without its vault; give a new vault path",
+                keyring_path.display()
+            )
+            .into());
+        }
+    };
+    run(&mut stdout, options, path, Arc::new(keyring)).await?;
     writeln!(
         stdout,
         "vault kept at {}; its keyring at {} (owner-only)",
@@ -186,32 +198,57 @@ pub async fn run(
     vault_path: &Path,
     keyring: Arc<Keyring>,
 ) -> Result<Summary, BoxError> {
+    // With a vault path the keyring is kept beside it, saved before every step that changes
+    // it, so that an interrupted run can be resumed.
+    let keyring_file = options.vault.as_ref().map(|_| keyring_path(vault_path));
+    let save_keyring = || save(&keyring, keyring_file.as_deref());
+    save_keyring()?;
     let vault = SqlVault::sqlite_file(vault_path, Cipher::new(Arc::clone(&keyring))).await?;
     let old = keyring
-        .primary_version()
-        .ok_or("the keyring has no primary version")?;
+        .keys()
+        .iter()
+        .map(|k| k.version)
+        .min()
+        .ok_or("the keyring has no key")?;
     writeln!(
         out,
-        "vault: SQLite at {}; keyring: KEK {old} primary",
-        vault_path.display()
+        "vault: SQLite at {}; keyring: {}",
+        vault_path.display(),
+        describe(&keyring)
     )?;
 
-    // 1. Seed.
+    // 1. Seed (Items are numbered: a resumed run adds only the missing ones).
     let started = Instant::now();
-    seed(&vault, options).await?;
+    let present: u64 = vault
+        .count_by_kek_version()
+        .await?
+        .iter()
+        .map(|c| c.1)
+        .sum();
+    seed(&vault, options, present).await?;
     writeln!(
         out,
-        "1. seeded {} Items under KEK {old} in {:.1} s",
-        options.items,
+        "1. seeded {} Items under KEK {} in {:.1} s ({present} already there)",
+        options.items.saturating_sub(present),
+        keyring.primary_version().ok_or("no primary KEK")?,
         started.elapsed().as_secs_f64()
     )?;
+    let items = present.max(options.items);
 
-    // 2. Stage and promote the new version.
+    // 2. Stage and promote the new version (once: a resumed run finds it promoted).
     let kek = KekManager::load(&vault).await?;
-    let new = kek.rotate_primary()?;
+    let (new, when) = if keyring.keys().len() == 1 {
+        let new = kek.rotate_primary()?;
+        save_keyring()?;
+        (new, "now")
+    } else {
+        let new = keyring.primary_version().ok_or("no primary KEK")?;
+        (new, "by an earlier run")
+    };
     writeln!(
         out,
-        "2. KEK {new} staged and promoted; {old} is decrypt-only and protects {} envelope(s)",
+        "2. KEK {new} staged and promoted {when}; {old} is {} and protects {} envelope(s)",
+        state_of(&keyring, old).map_or_else(|| "gone".to_owned(), |state| state.to_string()),
         vault.envelopes_under(old).await?
     )?;
 
@@ -231,36 +268,19 @@ pub async fn run(
     )?;
 
     // 4. Verify.
-    let left = vault.envelopes_under(old).await?;
-    let moved = vault.envelopes_under(new).await?;
-    if left != 0 || moved != options.items {
-        return Err(format!(
-            "verification failed: {left} envelope(s) left under {old}, {moved} under {new}"
-        )
-        .into());
-    }
-    let sample = sample(options.items);
-    for &n in &sample {
-        let stored = vault.get(&item_id(n)?).await?;
-        if stored.token != demo_token(n)? {
-            return Err(format!("verification failed: Item {} opened wrong", item_id(n)?).into());
-        }
-    }
+    let sampled = verify(&vault, old, new, items).await?;
     writeln!(
         out,
-        "4. verified: 0 envelopes under {old}, {moved} under {new}; {} sampled Items open to \
-         their tokens",
-        sample.len()
+        "4. verified: 0 envelopes under {old}, {items} under {new}; {sampled} sampled Items \
+         open to their tokens"
     )?;
 
     // 5. Retire the old version.
-    kek.disable(old).await?;
-    let state = keyring
-        .keys()
-        .into_iter()
-        .find(|k| k.version == old)
-        .map(|k| k.state);
-    if state != Some(KeyState::Disabled) {
+    if state_of(&keyring, old) != Some(KeyState::Disabled) {
+        kek.disable(old).await?;
+        save_keyring()?;
+    }
+    if state_of(&keyring, old) != Some(KeyState::Disabled) {
         return Err(format!("{old} is not disabled after disable").into());
     }
     writeln!(
@@ -269,16 +289,15 @@ pub async fn run(
     )?;
     writeln!(
         out,
-        "summary: {} Items, KEK {old} -> {new}, {} envelopes rewrapped in {} batches ({:.0} \
+        "summary: {items} Items, KEK {old} -> {new}, {} envelopes rewrapped in {} batch(es) ({:.0} \
          envelopes/s)",
-        options.items,
         progress.rewrapped,
         progress.batches,
         per_second(progress.rewrapped, seconds)
     )?;
     vault.close().await;
     Ok(Summary {
-        items: options.items,
+        items,
         old_kek: old,
         new_kek: new,
         progress,
@@ -287,12 +306,13 @@ pub async fn run(
     })
 }
 
-/// Seeds `options.items` Items, each with its own made-up token, with a progress bar.
-async fn seed(vault: &SqlVault, options: &Options) -> Result<(), BoxError> {
+/// Seeds Items `present..options.items`, each with its own made-up token, with a progress bar.
+async fn seed(vault: &SqlVault, options: &Options, present: u64) -> Result<(), BoxError> {
     let bar = new_bar(options, options.items, "seeding ")?;
+    bar.set_position(present);
     let note = AuditNote::new("rotate_keys", "seeded")?;
     let now = Timestamp::from_system_time(SystemTime::now()).ok_or("the clock is before 1970")?;
-    for n in 0..options.items {
+    for n in present..options.items {
         let token = demo_token(n)?;
         vault
             .insert_item(&item_id(n)?, &user_id(n)?, &token, &note, now)
@@ -332,8 +352,61 @@ async fn rewrap(
     Ok((done, reports.load(Ordering::Relaxed), position))
 }
 
-/// The keyring file kept beside a vault given by path.
-fn keyring_path(vault: &Path) -> PathBuf {
+/// No envelope left under `old`, all `items` under `new`, and a sample opens to the tokens
+/// that were sealed; how many were sampled.
+async fn verify(
+    vault: &SqlVault,
+    old: KeyVersion,
+    new: KeyVersion,
+    items: u64,
+) -> Result<usize, BoxError> {
+    let left = vault.envelopes_under(old).await?;
+    let moved = vault.envelopes_under(new).await?;
+    if left != 0 || moved != items {
+        return Err(format!(
+            "verification failed: {left} envelope(s) left under {old}, {moved} under {new}"
+        )
+        .into());
+    }
+    let sample = sample(items);
+    for &n in &sample {
+        let stored = vault.get(&item_id(n)?).await?;
+        if stored.token != demo_token(n)? {
+            return Err(format!("verification failed: Item {} opened wrong", item_id(n)?).into());
+        }
+    }
+    Ok(sample.len())
+}
+
+/// Saves the keyring to `file`, if there is one.
+fn save(keyring: &Keyring, file: Option<&Path>) -> Result<(), BoxError> {
+    if let Some(file) = file {
+        keyring.save_file(file)?;
+    }
+    Ok(())
+}
+
+fn state_of(keyring: &Keyring, version: KeyVersion) -> Option<KeyState> {
+    keyring
+        .keys()
+        .into_iter()
+        .find(|k| k.version == version)
+        .map(|k| k.state)
+}
+
+/// The versions and their states, e.g. `v1 decrypt-only, v2 primary`.
+fn describe(keyring: &Keyring) -> String {
+    keyring
+        .keys()
+        .iter()
+        .map(|k| format!("KEK {} {}", k.version, k.state))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The keyring file kept beside a vault given by path: `PATH.keyring.json`.
+#[must_use]
+pub fn keyring_path(vault: &Path) -> PathBuf {
     let mut name = vault.as_os_str().to_owned();
     name.push(".keyring.json");
     PathBuf::from(name)
@@ -377,16 +450,30 @@ fn sample(items: u64) -> Vec<u64> {
     sample
 }
 
-fn item_id(n: u64) -> Result<ItemId, BoxError> {
+/// The id of Item number `n`.
+///
+/// # Errors
+///
+/// Never for these ids; the type checks every id.
+pub fn item_id(n: u64) -> Result<ItemId, BoxError> {
     Ok(ItemId::new(format!("item-{n:08}"))?)
 }
 
-fn user_id(n: u64) -> Result<UserId, BoxError> {
+/// The user of Item number `n` (ten thousand users).
+///
+/// # Errors
+///
+/// Never for these ids; the type checks every id.
+pub fn user_id(n: u64) -> Result<UserId, BoxError> {
     Ok(UserId::new(format!("user-{:05}", n % 10_000))?)
 }
 
 /// A made-up sandbox access token, unique per Item and shaped like Plaid's.
-fn demo_token(n: u64) -> Result<AccessToken, BoxError> {
+///
+/// # Errors
+///
+/// Never for these tokens; the type checks every token.
+pub fn demo_token(n: u64) -> Result<AccessToken, BoxError> {
     Ok(AccessToken::new(format!(
         "access-sandbox-{:08x}-0000-4000-8000-{:012x}",
         n >> 32,

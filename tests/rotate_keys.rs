@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use rotate_keys::{DEFAULT_BATCH, DEFAULT_ITEMS, Options};
 use tokenward_envelope::{Cipher, KeyState, Keyring};
-use tokenward_vault::{SqlVault, Vault};
+use tokenward_vault::{AuditNote, SqlVault, Timestamp, Vault};
 
 const ITEMS: u64 = 300;
 const BATCH: u32 = 64;
@@ -114,6 +114,102 @@ async fn a_small_vault_is_rewrapped_and_the_old_kek_disabled() {
     ] {
         assert!(!text.contains(shape), "`{shape}` in the output:\n{text}");
     }
+}
+
+/// A run cut short (100 of 150 Items seeded, the new KEK promoted, one rewrap batch done)
+/// is resumed from the vault and the keyring file beside it: only the missing Items are
+/// seeded, the promotion is not repeated, only what is left is rewrapped. A further run
+/// finds nothing to do.
+#[tokio::test]
+async fn an_interrupted_run_resumes_from_the_vault_and_its_keyring_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.sqlite3");
+    let keyring_file = rotate_keys::keyring_path(&path);
+
+    // The interrupted run.
+    let keyring = Arc::new(Keyring::generate().unwrap());
+    let old = keyring.primary_version().unwrap();
+    let vault = SqlVault::sqlite_file(&path, Cipher::new(Arc::clone(&keyring)))
+        .await
+        .unwrap();
+    let note = AuditNote::new("test", "seeded").unwrap();
+    for n in 0..100 {
+        let token = rotate_keys::demo_token(n).unwrap();
+        let (item, user) = (
+            rotate_keys::item_id(n).unwrap(),
+            rotate_keys::user_id(n).unwrap(),
+        );
+        vault
+            .insert_item(&item, &user, &token, &note, Timestamp::from_unix_millis(1))
+            .await
+            .unwrap();
+    }
+    let new = keyring.add_staged().unwrap();
+    keyring.promote(new).unwrap();
+    let batch = vault
+        .rewrap_batch(None, 40, Timestamp::from_unix_millis(2))
+        .await
+        .unwrap();
+    assert_eq!(batch.rewrapped, 40);
+    keyring.save_file(&keyring_file).unwrap();
+    vault.close().await;
+    drop(vault);
+
+    // The resumed run, from the files alone.
+    let options = Options {
+        items: 150,
+        batch: 16,
+        vault: Some(path.clone()),
+        progress_bars: false,
+    };
+    let loaded = Arc::new(Keyring::load_file(&keyring_file).unwrap());
+    let mut out = Vec::new();
+    let summary = rotate_keys::run(&mut out, &options, &path, Arc::clone(&loaded))
+        .await
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("1. seeded 50 Items"), "{text}");
+    assert!(text.contains("(100 already there)"), "{text}");
+    assert!(text.contains("promoted by an earlier run"), "{text}");
+    assert_eq!((summary.old_kek, summary.new_kek), (old, new));
+    assert_eq!(summary.items, 150);
+    assert_eq!(
+        summary.progress.rewrapped, 60,
+        "only the 60 left under the old KEK: {summary:?}"
+    );
+    assert_eq!(loaded.keys().len(), 2, "no third version");
+
+    // The keyring file was kept up to date: the old version is disabled in it.
+    let saved = Keyring::load_file(&keyring_file).unwrap();
+    let states: HashMap<_, _> = saved
+        .keys()
+        .into_iter()
+        .map(|k| (k.version, k.state))
+        .collect();
+    assert_eq!(states.get(&old), Some(&KeyState::Disabled));
+    assert_eq!(states.get(&new), Some(&KeyState::Primary));
+    let vault = SqlVault::sqlite_file(&path, Cipher::new(Arc::new(saved)))
+        .await
+        .unwrap();
+    assert_eq!(vault.envelopes_under(new).await.unwrap(), 150);
+    assert_eq!(vault.envelopes_under(old).await.unwrap(), 0);
+    vault.close().await;
+    drop(vault);
+
+    // Once more: nothing to seed, nothing to rewrap, still verified.
+    let mut out = Vec::new();
+    let again = rotate_keys::run(
+        &mut out,
+        &options,
+        &path,
+        Arc::new(Keyring::load_file(&keyring_file).unwrap()),
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(again.progress.rewrapped, 0, "{again:?}");
+    assert!(text.contains("1. seeded 0 Items"), "{text}");
+    assert!(text.contains("4. verified"), "{text}");
 }
 
 #[test]
