@@ -156,8 +156,10 @@ async fn start_and_run() -> Result<(), BoxError> {
     let mut stdout = io::stdout().lock();
 
     // Plaid's real sandbox when its keys are set, the in-process emulator otherwise.
-    let real =
-        std::env::var_os("PLAID_CLIENT_ID").is_some() && std::env::var_os("PLAID_SECRET").is_some();
+    let real = use_plaid_sandbox(
+        std::env::var_os("PLAID_CLIENT_ID").is_some(),
+        std::env::var_os("PLAID_SECRET").is_some(),
+    )?;
     let outcome = if real {
         let api = plaid_sandbox_from_env()?;
         let flow = Flow {
@@ -207,6 +209,29 @@ pub async fn start_emulator() -> Result<(Sandbox, HttpPlaidClient), BoxError> {
         .timeout(Duration::from_secs(30))
         .build()?;
     Ok((sandbox, api))
+}
+
+/// Whether to run against Plaid's sandbox: both keys set. One without the other is a
+/// mistake worth a clear message rather than a silent run against the emulator.
+///
+/// # Errors
+///
+/// Exactly one of the two variables is set.
+pub fn use_plaid_sandbox(client_id_set: bool, secret_set: bool) -> Result<bool, BoxError> {
+    match (client_id_set, secret_set) {
+        (true, true) => Ok(true),
+        (false, false) => Ok(false),
+        (true, false) => Err(
+            "PLAID_CLIENT_ID is set but PLAID_SECRET is not: set both to \
+                              run against Plaid's sandbox, or neither for the emulator"
+                .into(),
+        ),
+        (false, true) => Err(
+            "PLAID_SECRET is set but PLAID_CLIENT_ID is not: set both to \
+                              run against Plaid's sandbox, or neither for the emulator"
+                .into(),
+        ),
+    }
 }
 
 /// A client for Plaid's sandbox from `PLAID_CLIENT_ID`, `PLAID_SECRET` and `PLAID_ENV`.
@@ -290,8 +315,8 @@ pub async fn run(out: &mut dyn Write, flow: Flow) -> Result<Outcome, BoxError> {
     } else {
         log.step("receive and verify a signed webhook")?;
         log.detail(
-            "skipped: Plaid's sandbox needs a public URL to post to; run without \
-             PLAID_CLIENT_ID to see it against the emulator",
+            "skipped: Plaid's sandbox needs a public URL to post to; unset PLAID_CLIENT_ID and \
+             PLAID_SECRET to see this step against the emulator",
         )?;
     }
 

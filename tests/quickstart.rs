@@ -168,6 +168,63 @@ async fn the_quick_start_walks_the_whole_flow_and_leaks_nothing() {
     sandbox.shutdown().await;
 }
 
+/// Where Plaid cannot reach a listener of ours (its real sandbox), the webhook step is one
+/// line saying why, and every other step still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_reachable_listener_the_webhook_step_is_skipped_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sandbox, client) = quickstart::start_emulator().await.unwrap();
+    let flow = Flow {
+        api: Arc::new(client),
+        target: "Plaid sandbox".to_owned(),
+        webhooks: false,
+        keyring: Arc::new(Keyring::generate().unwrap()),
+        vault_path: dir.path().join("vault.sqlite3"),
+    };
+    let mut out = Vec::new();
+    let outcome = quickstart::run(&mut out, flow).await;
+    let text = String::from_utf8(out).unwrap();
+    outcome.unwrap_or_else(|e| panic!("the flow failed: {e}\n{text}"));
+    let step = text
+        .lines()
+        .skip_while(|l| !l.starts_with("[6/9] "))
+        .take(2)
+        .collect::<Vec<_>>();
+    assert_eq!(step.len(), 2, "{text}");
+    assert!(
+        step[1].contains("skipped: Plaid's sandbox needs a public URL"),
+        "{text}"
+    );
+    assert!(!text.contains("verified: TRANSACTIONS"), "{text}");
+    for later in ["[7/9] ", "[8/9] ", "[9/9] "] {
+        assert!(text.contains(later), "{later} missing:\n{text}");
+    }
+    assert_eq!(
+        sandbox.emulator().webhook_deliveries().len(),
+        0,
+        "no webhook was fired"
+    );
+    sandbox.shutdown().await;
+}
+
+#[test]
+fn the_real_sandbox_needs_both_keys() {
+    assert!(!quickstart::use_plaid_sandbox(false, false).unwrap());
+    assert!(quickstart::use_plaid_sandbox(true, true).unwrap());
+    let error = quickstart::use_plaid_sandbox(true, false).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("PLAID_CLIENT_ID is set but PLAID_SECRET is not")
+    );
+    let error = quickstart::use_plaid_sandbox(false, true).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("PLAID_SECRET is set but PLAID_CLIENT_ID is not")
+    );
+}
+
 #[test]
 fn production_and_unknown_environments_are_refused() {
     quickstart::check_plaid_env(None).unwrap();
