@@ -258,16 +258,11 @@ fn assert_no_leaks(text: &str, recorder: &Recorder, keyring: &Keyring) {
         "a secret reached the scrubber:\n{text}"
     );
 
-    // Every Plaid token shape, `<type>-<environment>-…`, of every environment.
-    for line in text.lines() {
-        for env in ["sandbox", "development", "production"] {
-            let needle = format!("-{env}-");
-            assert!(
-                !line.contains(&needle),
-                "a token shape (`{needle}`) in `{line}`"
-            );
-        }
-        assert!(!line.contains("eyJ"), "a JWT in `{line}`");
+    // Every Plaid token shape of every environment, and JWTs.
+    for (n, line) in text.lines().enumerate() {
+        let found = secret_shapes(line);
+        // Names the shape and the line, not the line: it may hold a live token.
+        assert!(found.is_empty(), "{found:?} on output line {}", n + 1);
     }
 
     // Each token the emulator issued, whole or by its random part; the client secret.
@@ -300,6 +295,48 @@ fn assert_no_leaks(text: &str, recorder: &Recorder, keyring: &Keyring) {
             "key material leaks"
         );
     }
+}
+
+/// The secret shapes in `text`: `<type>-<environment>-` (Plaid's access, public, link,
+/// processor and other tokens, in sandbox, development or production) and JWT headers.
+fn secret_shapes(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for env in ["sandbox", "development", "production"] {
+        let needle = format!("-{env}-");
+        for (at, _) in text.match_indices(&needle) {
+            let start = text[..at]
+                .rfind(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .map_or(0, |i| i + 1);
+            found.push(format!("{}{needle}", &text[start..at]));
+        }
+    }
+    if text.contains("eyJ") {
+        found.push("eyJ (a JWT)".to_owned());
+    }
+    found
+}
+
+/// The shape scan is not vacuous: it finds every canary the redaction tests plant.
+#[test]
+fn the_shape_scan_finds_every_canary() {
+    use tokenward_testkit::canary;
+    for canary in [
+        canary::ACCESS_SANDBOX,
+        canary::ACCESS_PRODUCTION,
+        canary::PUBLIC_SANDBOX,
+        canary::PUBLIC_PRODUCTION,
+        canary::LINK_SANDBOX,
+        canary::LINK_PRODUCTION,
+        canary::PROCESSOR_SANDBOX,
+        canary::PROCESSOR_PRODUCTION,
+        canary::JWT,
+        "access-development-1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b",
+    ] {
+        let line = format!("      exchanged: {canary}; ok");
+        assert!(!secret_shapes(&line).is_empty(), "{canary} not found");
+    }
+    let clean = "[7/9] rotate the access token (/item/access_token/invalidate via the Rotator)";
+    assert!(secret_shapes(clean).is_empty());
 }
 
 async fn works(api: &dyn PlaidApi, token: &AccessToken) -> bool {
