@@ -6,7 +6,6 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use tokenward_redact::Policy;
-use tokenward_redact::report::scrub_error_chain;
 
 /// The exit codes of every command (listed in `--help` and the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +52,7 @@ impl Failure {
 
     /// A failure whose message is `context: ` and the error's scrubbed chain of causes.
     pub(crate) fn caused(code: Code, context: &str, error: &(dyn Error + 'static)) -> Self {
-        let chain = scrub_error_chain(error, &Policy::plaid());
-        Failure::new(code, format!("{context}: {chain}"))
+        Failure::new(code, format!("{context}: {}", chain(error)))
     }
 
     /// A failure to read or write a stream or file.
@@ -85,6 +83,29 @@ impl fmt::Display for Failure {
     }
 }
 
+/// The error and its causes on one line, scrubbed. A cause whose text the line already holds
+/// (many errors print their source in their own message) is not repeated.
+pub(crate) fn chain(error: &(dyn Error + 'static)) -> String {
+    const MAX_CAUSES: usize = 16;
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    let mut depth = 0;
+    while let Some(next) = cause {
+        if depth == MAX_CAUSES {
+            line.push_str(": …");
+            break;
+        }
+        let text = next.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = next.source();
+        depth += 1;
+    }
+    Policy::plaid().scrub_text(&line).into_owned()
+}
+
 /// Writes `error: <line>` to stderr (errors writing it are ignored: there is nowhere left to
 /// report them).
 pub(crate) fn print_error(line: &str) {
@@ -106,6 +127,33 @@ pub(crate) fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "outer: {}", self.0)
+        }
+    }
+
+    impl Error for Outer {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn causes_are_not_repeated_and_are_scrubbed() {
+        let token = "access-sandbox-de3ce8ef-33f8-452c-a685-8671031fc0f6";
+        let inner = std::io::Error::other(format!("refused {token}"));
+        assert_eq!(
+            chain(&Outer(inner)),
+            "outer: refused [REDACTED:plaid.access_token]"
+        );
+        let plain = std::io::Error::other("alone");
+        assert_eq!(chain(&plain), "alone");
+    }
 
     #[test]
     fn messages_are_one_scrubbed_line() {

@@ -94,10 +94,7 @@ fn render(report: &tokenward_rotation::BatchReport, args: &RotateArgs) -> Result
             }
             Some((_, Err(error))) => {
                 complete = false;
-                let message = tokenward_redact::report::scrub_error_chain(
-                    error,
-                    &tokenward_redact::Policy::plaid(),
-                );
+                let message = crate::failure::chain(error);
                 Some(("failed".to_owned(), Some(message)))
             }
         };

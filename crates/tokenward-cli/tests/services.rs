@@ -237,6 +237,13 @@ async fn audit_reports_in_text_json_and_markdown() {
     no_vault.set("TOKENWARD_VAULT_URL", "mysql://u:hunter2pass@db/x");
     let failed = run(&no_vault, &["audit"], b"").await;
     assert!(!failed.fails(3).contains("hunter2pass"));
+    // A Postgres server that is not there: a vault error, without the password.
+    no_vault.set(
+        "TOKENWARD_VAULT_URL",
+        "postgres://u:hunter2pass@127.0.0.1:1/x",
+    );
+    let failed = run(&no_vault, &["audit"], b"").await;
+    assert!(!failed.fails(8).contains("hunter2pass"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +305,10 @@ async fn rewrap_dry_run_changes_nothing_then_a_stopped_job_resumes_and_verifies(
     vault.close().await;
 
     // The rerun resumes at batch 2 (the counters carry on) and verifies.
-    let out = run(&cli, &["rewrap", "--batch-size", "3"], b"").await.ok();
+    let resumed = run(&cli, &["rewrap", "--batch-size", "3"], b"").await;
+    // stderr is not a terminal here: no progress bar, nothing on stderr.
+    assert_eq!(resumed.stderr, "");
+    let out = resumed.ok();
     assert!(
         out.contains("resuming rewrap job kek-rewrap: running after 2 batch(es), 6 rewrapped"),
         "{out}"
