@@ -311,7 +311,6 @@ pub async fn run(out: &mut dyn Write, flow: Flow) -> Result<Outcome, BoxError> {
     // 6: a signed webhook.
     if let Some(mut hook) = hook {
         verify_webhook(&mut log, &flow.api, &vault, &item, &mut hook).await?;
-        hook.stop();
     } else {
         log.step("receive and verify a signed webhook")?;
         log.detail(
@@ -773,13 +772,16 @@ impl Hook {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/plaid/webhook", listener.local_addr()?);
         let server = tokio::spawn(async move {
-            // The listener lives until `stop`; a serve error only ends the demo listener.
+            // Runs until the `Hook` is dropped; a serve error only ends this demo listener.
             let _ = axum::serve(listener, app).await;
         });
         Ok(Hook { url, rx, server })
     }
+}
 
-    fn stop(self) {
+impl Drop for Hook {
+    fn drop(&mut self) {
+        // The listener ends with the flow, on success or error.
         self.server.abort();
     }
 }
