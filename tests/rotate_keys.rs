@@ -13,7 +13,7 @@
 #[allow(
     dead_code,
     unreachable_pub,
-    reason = "the example's `main` and its helpers for the binary are not called here"
+    reason = "the example's `main` and its binary-only functions are not called here"
 )]
 #[path = "../examples/rotate_keys.rs"]
 mod rotate_keys;
