@@ -186,12 +186,15 @@ impl Anchors {
 }
 
 /// A test for "contains one of up to 16 three-byte pieces" that reads each byte once, without
-/// branches, in four instructions a byte (a shift-or automaton, as in Baeza-Yates and Gonnet's
-/// bitap). The state is one word of three 16-bit lanes, one bit per piece; a bit is 0 where
-/// the piece is matched so far: lane 0 after its first byte, lane 1 after its first two, lane 2
-/// after all three. Each byte shifts the lanes up by one and ORs in the byte's row of
-/// `table`, whose lane `k` has the bit of piece `i` cleared when piece `i` has this byte at
-/// position `k`. A piece is present exactly when its lane-2 bit was 0 after some byte.
+/// branches, in about four instructions a byte (a shift-or automaton, as in Baeza-Yates
+/// and Gonnet's bitap). The state is one word of four 16-bit lanes, one bit per piece; a bit is
+/// 0 where the piece is matched so far: lane 0 after its first byte, lane 1 after its first
+/// two, lane 2 after all three, and lane 3 after all three one byte earlier. Each byte shifts
+/// the lanes up by one and ORs in the byte's row of `table`, whose lane `k` (`k` < 3) has the
+/// bit of piece `i` cleared when piece `i` has this byte at position `k`; lane 3 of a row is
+/// 0, so lane 3 of the state keeps the previous lane 2. A piece is present exactly when its
+/// bit in lane 2 was 0 after some byte, which the state after that byte or the next one shows,
+/// so the state is read after every second byte.
 ///
 /// # Security
 ///
@@ -200,7 +203,7 @@ impl Anchors {
 /// property test checks): text without a piece has no anchor, hence no rule match.
 struct AnchorScreen {
     /// `table[b]`: bit `16 k + i` is 0 when piece `i` has byte `b` at position `k` (`k` < 3);
-    /// the top lane is all ones.
+    /// the top lane is all zeros.
     table: Box<[u64; 256]>,
 }
 
@@ -223,7 +226,7 @@ impl AnchorScreen {
         if all.len() > 16 {
             return None;
         }
-        let mut table = Box::new([u64::MAX; 256]);
+        let mut table = Box::new([u64::MAX >> LANE; 256]);
         for (bit, piece) in (0..LANE).zip(&all) {
             for (lane, &b) in (0..3).zip(piece) {
                 if let Some(row) = table.get_mut(usize::from(b)) {
@@ -239,15 +242,24 @@ impl AnchorScreen {
     #[inline]
     fn may_hold_anchor(&self, bytes: &[u8]) -> bool {
         let table = &*self.table;
-        // `state`: as described on the type; `seen`: the AND of every state, so a 0 bit in its
-        // lane 2 is a piece matched at some byte. (A byte indexes a 256-entry table: no bounds
-        // check is left.)
+        // `state`: as described on the type; `seen`: the AND of the state after every second
+        // byte and after the last, so a 0 bit in its lane 2 or 3 is a piece matched at some
+        // byte. (A byte indexes a 256-entry table: no bounds check is left.)
         let (mut state, mut seen) = (u64::MAX, u64::MAX);
-        for &b in bytes {
-            state = (state << LANE) | table.get(usize::from(b)).copied().unwrap_or(u64::MAX);
+        let row = |b: u8| table.get(usize::from(b)).copied().unwrap_or(u64::MAX);
+        let mut pairs = bytes.chunks_exact(2);
+        for pair in &mut pairs {
+            for &b in pair {
+                state = (state << LANE) | row(b);
+            }
             seen &= state;
         }
-        (!seen >> FULL_PIECE_SHIFT) & 0xffff != 0
+        for &b in pairs.remainder() {
+            state = (state << LANE) | row(b);
+            seen &= state;
+        }
+        let hits = !seen >> FULL_PIECE_SHIFT;
+        (hits | hits >> LANE) & 0xffff != 0
     }
 }
 
