@@ -27,11 +27,9 @@
     reason = "test code: failures should be loud"
 )]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use chrono::{DateTime, TimeZone as _, Utc};
 use tokenward_envelope::{Cipher, Keyring};
 use tokenward_plaid::models::{
@@ -48,8 +46,9 @@ use tokenward_rotation::{
     TokenVersion,
 };
 use tokenward_sandbox::{Clock as _, ManualClock, Sandbox};
+use tokenward_testkit::leaks::LeakCollector;
+use tokenward_testkit::webhook::{Bytes, Delivery, Hook};
 use tokenward_vault::{AuditNote, AuditRecord, ItemId, LeaseOwner, SqlVault, UserId, Vault};
-use tokio::sync::mpsc;
 
 const CLIENT_ID: &str = "5f1c2b3a4d5e6f7a8b9c0d1e";
 const SECRET: &str = "h3alth5ecr3th3alth5ecr3th3alth";
@@ -72,49 +71,6 @@ impl Clock for Shared {
     }
 }
 
-/// One webhook as the listener got it.
-struct Delivery {
-    header: Option<String>,
-    body: Bytes,
-}
-
-/// A local webhook listener on 127.0.0.1.
-struct Hook {
-    url: String,
-    rx: mpsc::UnboundedReceiver<Delivery>,
-}
-
-impl Hook {
-    async fn start() -> Hook {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let tx = tx.clone();
-                async move {
-                    let header = headers
-                        .get("plaid-verification")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    let _ = tx.send(Delivery { header, body });
-                    "ok"
-                }
-            }),
-        );
-        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", socket.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(socket, app).await.unwrap() });
-        Hook { url, rx }
-    }
-
-    async fn next(&mut self) -> Delivery {
-        tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
-            .await
-            .expect("no webhook within 10 s")
-            .expect("listener gone")
-    }
-}
-
 struct Fixture {
     sandbox: Sandbox,
     clock: ManualClock,
@@ -122,10 +78,9 @@ struct Fixture {
     vault: SqlVault,
     verifier: WebhookVerifier,
     hook: Hook,
-    /// Every token the emulator handed out, and the client secret.
-    secrets: Mutex<Vec<String>>,
-    /// Every text the test saw come out of the driver, the verifier and the vault.
-    outputs: Mutex<Vec<String>>,
+    /// Every token the emulator handed out and the client secret, and every text the test
+    /// saw come out of the driver, the verifier and the vault.
+    leaks: LeakCollector,
 }
 
 async fn fixture() -> Fixture {
@@ -168,8 +123,11 @@ async fn fixture() -> Fixture {
         vault,
         verifier,
         hook: Hook::start().await,
-        secrets: Mutex::new(vec![SECRET.to_owned()]),
-        outputs: Mutex::new(Vec::new()),
+        leaks: {
+            let leaks = LeakCollector::new();
+            leaks.secret(SECRET);
+            leaks
+        },
     }
 }
 
@@ -209,19 +167,15 @@ impl Fixture {
     }
 
     fn secret(&self, value: &str) {
-        self.secrets.lock().unwrap().push(value.to_owned());
+        self.leaks.secret(value);
     }
 
     fn record(&self, text: String) {
-        self.outputs.lock().unwrap().push(text);
+        self.leaks.text("output", text);
     }
 
     fn record_error(&self, error: &(dyn std::error::Error + 'static)) {
-        let mut current = Some(error);
-        while let Some(error) = current {
-            self.record(format!("{error} / {error:?}"));
-            current = error.source();
-        }
+        self.leaks.error("error", error);
     }
 
     /// The token the vault holds now (a rotation changes it).
@@ -314,17 +268,7 @@ impl Fixture {
 
     /// No token, no client secret, nothing shaped like a token in anything recorded.
     fn assert_clean(&self) {
-        let secrets = self.secrets.lock().unwrap();
-        let outputs = self.outputs.lock().unwrap();
-        assert!(outputs.len() >= 4, "too little was recorded");
-        for text in outputs.iter() {
-            for secret in secrets.iter() {
-                assert!(!text.contains(secret.as_str()), "a secret leaks: {text}");
-            }
-            for prefix in ["access-sandbox-", "public-sandbox-", "link-sandbox-"] {
-                assert!(!text.contains(prefix), "a token leaks: {text}");
-            }
-        }
+        self.leaks.assert_clean_at_least(4);
     }
 }
 
@@ -574,7 +518,7 @@ async fn an_api_error_gives_the_state_the_webhook_gives() {
 
     // No webhook was sent for the Item without a URL.
     f.clock.advance(Duration::from_secs(1));
-    assert!(f.hook.rx.try_recv().is_err());
+    assert!(f.hook.try_next().is_none());
 
     f.assert_clean();
     f.sandbox.shutdown().await;

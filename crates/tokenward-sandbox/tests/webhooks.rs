@@ -16,7 +16,6 @@ mod common;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::HeaderMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Client, assert_no_leaks};
@@ -24,7 +23,7 @@ use ring::digest;
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use serde_json::{Value, json};
 use tokenward_sandbox::Sandbox;
-use tokio::sync::mpsc;
+use tokenward_testkit::webhook::Hook;
 
 /// A received webhook: its `Plaid-Verification` header and the raw body.
 struct Received {
@@ -32,24 +31,10 @@ struct Received {
     body: Bytes,
 }
 
-/// A local webhook listener; returns its URL and the channel of what it receives.
-async fn listener() -> (String, mpsc::UnboundedReceiver<Received>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let tx = tx.clone();
-            async move {
-                let jwt = headers["plaid-verification"].to_str().unwrap().to_owned();
-                let _ = tx.send(Received { jwt, body });
-                "ok"
-            }
-        }),
-    );
-    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", socket.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(socket, app).await.unwrap() });
-    (url, rx)
+/// A local webhook listener (the shared one); returns its URL and the listener.
+async fn listener() -> (String, Hook) {
+    let hook = Hook::start().await;
+    (hook.url.clone(), hook)
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -63,11 +48,12 @@ fn hex_sha256(bytes: &[u8]) -> String {
         })
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .unwrap()
-        .unwrap()
+async fn next(hook: &mut Hook) -> Received {
+    let delivery = hook.next().await;
+    Received {
+        jwt: delivery.header.expect("a Plaid-Verification header"),
+        body: delivery.body,
+    }
 }
 
 /// Verifies a webhook as Plaid documents it, using only ring and the JWK from the

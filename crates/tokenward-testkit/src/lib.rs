@@ -2,6 +2,12 @@
 //!
 //! [`canary`]: made-up secrets that leak tests plant and then look for.
 //!
+//! [`leaks`]: a collector of every text a test saw come out of the code under test (messages,
+//! `Debug`, error chains), and the check that none holds a planted secret or a token.
+//!
+//! [`webhook`]: a local webhook listener on loopback that hands each delivery (the
+//! `Plaid-Verification` header and the raw body) to the test.
+//!
 //! [`corpus`]: replay a fuzz target's seed corpus (`fuzz/corpus/<target>/`) and deterministic
 //! mutations of it through a fuzz hook on stable Rust, failing with the input in hex when the
 //! hook panics.
@@ -16,3 +22,5 @@
 
 pub mod canary;
 pub mod corpus;
+pub mod leaks;
+pub mod webhook;

@@ -8,17 +8,15 @@
     clippy::indexing_slicing,
     clippy::panic,
     dead_code,
+    unused_imports,
     unreachable_pub,
     missing_docs,
     reason = "test code"
 )]
 
 use std::fmt::Debug;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use chrono::{DateTime, TimeZone as _, Utc};
 use tokenward_plaid::models::{
     ItemPublicTokenExchangeRequest, Product, SandboxPublicTokenCreateRequest,
@@ -26,7 +24,8 @@ use tokenward_plaid::models::{
 use tokenward_plaid::{Environment, Error, HttpPlaidClient, PlaidApi, RetryPolicy};
 use tokenward_redact::{AccessToken, ClientId, ClientSecret, PublicToken};
 use tokenward_sandbox::{ManualClock, Sandbox};
-use tokio::sync::mpsc;
+pub use tokenward_testkit::leaks::{LeakCollector, assert_clean_text};
+pub use tokenward_testkit::webhook::{Delivery, Hook};
 
 /// The client id the emulator accepts (24 lowercase alphanumerics, like Plaid's).
 pub const CLIENT_ID: &str = "5f1c2b3a4d5e6f7a8b9c0d1e";
@@ -36,7 +35,7 @@ pub const SECRET: &str = tokenward_testkit::canary::PLAID_SECRET;
 pub const WRONG_SECRET: &str = "wr0ngwr0ngwr0ngwr0ngwr0ngwr0ng";
 
 /// Prefixes of every Plaid token the emulator hands out; none may appear in any output.
-pub const TOKEN_PREFIXES: [&str; 3] = ["access-sandbox-", "public-sandbox-", "link-sandbox-"];
+pub const TOKEN_PREFIXES: [&str; 3] = tokenward_testkit::leaks::SANDBOX_TOKEN_PREFIXES;
 
 /// The emulator's (stopped) clock: 2024-06-30T12:00:00Z.
 pub fn start_time() -> DateTime<Utc> {
@@ -105,52 +104,33 @@ pub fn dup_public(token: &PublicToken) -> PublicToken {
     PublicToken::new(token.expose_secret()).unwrap()
 }
 
-/// Every text the client produced in a test, and every secret that must not be in any of it.
-#[derive(Default)]
-pub struct Canary {
-    secrets: Mutex<Vec<String>>,
-    outputs: Mutex<Vec<(String, String)>>,
+/// Every text the client produced in a test, and every secret that must not be in any of it:
+/// the shared [`LeakCollector`] with the client's credentials planted, and a recorder of calls.
+pub struct Canary(LeakCollector);
+
+impl std::ops::Deref for Canary {
+    type Target = LeakCollector;
+
+    fn deref(&self) -> &LeakCollector {
+        &self.0
+    }
+}
+
+impl Default for Canary {
+    /// A canary with nothing planted.
+    fn default() -> Self {
+        Canary(LeakCollector::new())
+    }
 }
 
 impl Canary {
     /// A canary that already knows the client's credentials.
     pub fn new() -> Self {
-        let canary = Canary::default();
+        let canary = Canary(LeakCollector::new());
         canary.secret(SECRET);
         canary.secret(WRONG_SECRET);
         canary.secret(CLIENT_ID);
         canary
-    }
-
-    /// Plants a secret (a token the emulator handed out).
-    pub fn secret(&self, value: &str) {
-        self.secrets.lock().unwrap().push(value.to_owned());
-    }
-
-    /// Records a text the client produced.
-    pub fn text(&self, label: &str, text: String) {
-        self.outputs.lock().unwrap().push((label.to_owned(), text));
-    }
-
-    /// Records `Debug` and alternate `Debug` of `value`.
-    pub fn debug(&self, label: &str, value: &dyn Debug) {
-        self.text(label, format!("{value:?}"));
-        self.text(label, format!("{value:#?}"));
-    }
-
-    /// Records `Display` and `Debug` of `error` and of every error in its `source()` chain.
-    pub fn error(&self, label: &str, error: &(dyn std::error::Error + 'static)) {
-        let mut current = Some(error);
-        let mut depth = 0;
-        while let Some(error) = current {
-            self.text(
-                &format!("{label} (source {depth}) display"),
-                error.to_string(),
-            );
-            self.debug(&format!("{label} (source {depth}) debug"), &error);
-            current = error.source();
-            depth += 1;
-        }
     }
 
     /// Records the request and the result of one call, and returns the result.
@@ -166,39 +146,6 @@ impl Canary {
             Err(error) => self.error(&format!("{label} error"), error),
         }
         result
-    }
-
-    /// The planted secrets.
-    pub fn secrets(&self) -> Vec<String> {
-        self.secrets.lock().unwrap().clone()
-    }
-
-    /// How many texts were recorded.
-    pub fn len(&self) -> usize {
-        self.outputs.lock().unwrap().len()
-    }
-
-    /// Asserts that no recorded text holds a planted secret or anything shaped like a token.
-    pub fn assert_clean(&self) {
-        let secrets = self.secrets.lock().unwrap();
-        let outputs = self.outputs.lock().unwrap();
-        assert!(!outputs.is_empty(), "nothing was recorded");
-        for (label, text) in outputs.iter() {
-            assert_clean_text(label, text, &secrets);
-        }
-    }
-}
-
-/// Asserts that `text` holds none of `secrets` and nothing shaped like a token.
-pub fn assert_clean_text(label: &str, text: &str, secrets: &[String]) {
-    for secret in secrets {
-        assert!(
-            !text.contains(secret.as_str()),
-            "{label} leaks a secret: {text}"
-        );
-    }
-    for prefix in TOKEN_PREFIXES {
-        assert!(!text.contains(prefix), "{label} holds a token: {text}");
     }
 }
 
@@ -232,50 +179,4 @@ pub async fn link_item(
         .unwrap();
     canary.secret(exchanged.access_token.expose_secret());
     (exchanged.access_token, exchanged.item_id)
-}
-
-/// One webhook as the receiver got it: the `Plaid-Verification` value and the raw body.
-#[derive(Debug)]
-pub struct Delivery {
-    pub header: Option<String>,
-    pub body: Bytes,
-}
-
-/// A local webhook receiver: its URL and what it receives.
-pub struct Hook {
-    pub url: String,
-    rx: mpsc::UnboundedReceiver<Delivery>,
-}
-
-impl Hook {
-    /// Listens on 127.0.0.1 at a free port, answering every POST with 200.
-    pub async fn start() -> Hook {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let tx = tx.clone();
-                async move {
-                    let header = headers
-                        .get("plaid-verification")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    let _ = tx.send(Delivery { header, body });
-                    "ok"
-                }
-            }),
-        );
-        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", socket.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(socket, app).await.unwrap() });
-        Hook { url, rx }
-    }
-
-    /// The next delivery (fails after 10 s).
-    pub async fn next(&mut self) -> Delivery {
-        tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
-            .await
-            .expect("no webhook within 10 s")
-            .expect("listener gone")
-    }
 }
