@@ -9,7 +9,7 @@
 use std::error::Error;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
@@ -17,7 +17,7 @@ use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use serde::de::DeserializeOwned;
-use tokenward_envelope::{Cipher, Context, EnvelopeError, Keyring};
+use tokenward_envelope::Keyring;
 use tokenward_plaid::{Environment, ErrorCode, HttpPlaidClient, PlaidApi};
 use tokenward_redact::{ClientId, ClientSecret, Policy};
 use tokenward_sandbox::Sandbox;
@@ -134,30 +134,11 @@ pub(crate) fn keyring_from_env() -> Result<Keyring, Box<dyn Error + Send + Sync>
     }
 }
 
-/// 32 random bytes as 64 lowercase hex digits: session ids.
-///
-/// # Security
-///
-/// The workspace's one CSPRNG sits behind `tokenward-envelope` (ring, seeded by the OS, fork-
-/// safe). Sealing 32 zero bytes under a throwaway keyring draws a fresh random DEK and a random
-/// 96-bit nonce; the output begins with that nonce and continues with AES-256-CTR keystream
-/// under the random DEK, so its first 32 bytes are as unpredictable as the generator. The
-/// throwaway key is never used for anything else.
-pub(crate) fn random_hex() -> Result<String, EnvelopeError> {
-    static SOURCE: OnceLock<Result<(Cipher, Context), String>> = OnceLock::new();
-    let source = SOURCE.get_or_init(|| {
-        let keyring = Keyring::generate().map_err(|e| e.to_string())?;
-        let context = Context::new()
-            .with("purpose", "tokenward.example.random")
-            .map_err(|e| e.to_string())?;
-        Ok((Cipher::new(Arc::new(keyring)), context))
-    });
-    let (cipher, context) = source
-        .as_ref()
-        .map_err(|e| EnvelopeError::Provider(Box::new(std::io::Error::other(e.clone()))))?;
-    let sealed = cipher.seal(&[0_u8; 32], context)?;
-    let bytes = sealed.sealed_data().get(..32).unwrap_or_default();
-    Ok(hex(bytes))
+/// 32 bytes from the operating system's CSPRNG (ring's `SystemRandom`) as 64 lowercase hex
+/// digits: session ids and other unguessable ids.
+pub(crate) fn random_hex() -> Result<String, ring::error::Unspecified> {
+    let bytes: [u8; 32] = ring::rand::generate(&ring::rand::SystemRandom::new())?.expose();
+    Ok(hex(&bytes))
 }
 
 /// Lowercase hex.
