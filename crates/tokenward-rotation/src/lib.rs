@@ -202,6 +202,17 @@
 //! 11. **Rewrap**: `Paused` also on a KMS rate limit and on a failed verification sample; a
 //!     verification round that finds rows left restarts from the first cursor; `Planned` is
 //!     the dry-run value and is never stored on its own.
+//! 12. **Health events older than the stored health are journalled** (`health_ignored`), not
+//!     only dropped, so the journal shows every verified delivery; `ExpiringSoon → NeedsReauth`
+//!     on a passed deadline is driven by [`HealthDriver::tick`] (§8.2 has no clock input).
+//! 13. **KEK destroy** measures the grace period from the disable time stored in the vault
+//!     (a restart does not reset it), and refuses while any envelope is under the version,
+//!     like disable; the compromised flag is kept after the version is disabled or destroyed.
+//! 14. **Batch circuit breaker** (§8.5 "batch job misbehaving"): a failure is an error or a
+//!     rotation that did not end `Active`; the breaker pauses the whole batch, incidents
+//!     included (those still in the [`IncidentLane`] wait there for the next run), and the
+//!     report lists what was not run. Incidents submitted while a batch runs pre-empt its
+//!     remaining normal Items (§8.5 "priority lane that bypasses schedules").
 //!
 //! # Invariants (tested with `proptest-state-machine`, crashes before every effect)
 //!
