@@ -17,9 +17,12 @@
 //! - [`certainly_clean`]: under nine bytes, or only letters, digits and `_` (eight bytes at a
 //!   time);
 //! - up to [`SCREEN_MAX_LEN`] bytes, [`AnchorScreen`]: no three-byte piece of any anchor, so no
-//!   anchor and no rule match (a branch-free table walk, one byte at a time; the multi-literal
-//!   search costs more than that on short text), and then fewer than nine digits or no
-//!   routing number.
+//!   anchor and no rule match (a branch-free shift-or automaton, one table row a byte; the
+//!   multi-literal search costs more than that on short text), and then fewer than nine
+//!   digits, no nine in a row, or no routing number.
+//!
+//! Both run in one out-of-line call, [`Anchors::settle`], which the redacting serializer asks
+//! first so that clean strings are written straight through.
 //!
 //! Either way the result is exactly what the anchored search gives; the fuzz hooks and a
 //! property test check it against the full regex scan.
