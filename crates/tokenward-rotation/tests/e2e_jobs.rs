@@ -431,6 +431,61 @@ async fn a_compromised_kek_gets_its_tokens_rotated_rewrapped_and_disabled() {
     sandbox.shutdown().await;
 }
 
+/// A KEK incident whose first run died after promoting a new primary and marking the old one
+/// compromised: the next run reads the lifecycle records, does not promote again, and
+/// finishes the playbook; a third run finds it done.
+#[tokio::test]
+async fn an_interrupted_kek_incident_continues_where_it_stopped() {
+    let (sandbox, api, vault) = setup().await;
+    let items = link(&api, &vault, 2).await;
+    let v1 = vault.cipher().keyring().primary_version().unwrap();
+    {
+        let first_run = KekManager::load(&vault).await.unwrap();
+        first_run.promote_new_primary().await.unwrap();
+        first_run.compromise(v1).await.unwrap();
+        // ... and the process dies here.
+    }
+    let v2 = vault.cipher().keyring().primary_version().unwrap();
+    let rotator =
+        Rotator::new(&api, &vault, LeaseOwner::new("incident").unwrap()).with_config(config());
+    let limiter = RateLimiter::new(1000.0, 5);
+    let jobs = MemoryJobStore::default();
+    let report = kek_compromised(&rotator, &vault, &limiter, &jobs, v1, &Actor::new("secops"))
+        .await
+        .unwrap();
+    assert_eq!(report.disabled, Some(v1));
+    assert_eq!(report.rotations.unwrap().results.len(), 2);
+    assert_eq!(
+        vault.cipher().keyring().primary_version(),
+        Some(v2),
+        "no second promotion"
+    );
+    for (item, old) in &items {
+        assert!(!works(&api, old).await, "old tokens are dead");
+        assert_eq!(vault.item(item).await.unwrap().kek_version, v2);
+    }
+    let records = vault.kek_records().await.unwrap();
+    let r1 = records.iter().find(|r| r.version == v1).unwrap();
+    assert_eq!(r1.state, tokenward_vault::KekStatus::Disabled);
+    assert!(r1.compromised);
+    let promotions = vault
+        .audit_since(Timestamp::from_unix_millis(0), 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.to_state.as_deref() == Some("primary"))
+        .count();
+    // v1's first record is written after the promotion demoted it (`absent → decrypt_only`).
+    assert_eq!(promotions, 1, "v2 promoted once");
+
+    let again = kek_compromised(&rotator, &vault, &limiter, &jobs, v1, &Actor::new("secops"))
+        .await
+        .unwrap();
+    assert_eq!(again.disabled, Some(v1));
+    assert!(again.rotations.is_none() && again.rewrap.is_none());
+    sandbox.shutdown().await;
+}
+
 #[tokio::test]
 async fn health_follows_api_errors_and_events_and_gates_rotation() {
     let (sandbox, api, vault) = setup().await;
