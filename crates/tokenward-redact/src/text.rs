@@ -173,31 +173,59 @@ impl Anchors {
     /// callers stay small and the call is cheap.
     #[inline(never)]
     fn settle(&self, bytes: &[u8]) -> Option<Search> {
-        if certainly_clean(bytes) {
+        let Some(screen) = self.screen(bytes.len()) else {
+            return settle_unscreened(bytes);
+        };
+        let scan = screen.scan(bytes);
+        // Only letters, digits and `_`: clean unless exactly nine digits (see
+        // `certainly_clean`), which hold no piece and go on to the routing check.
+        if !(scan.non_word || bytes.len() == 9 && bytes.iter().all(u8::is_ascii_digit)) {
             return None;
         }
-        if self
-            .screen(bytes.len())
-            .is_some_and(|screen| !screen.may_hold_anchor(bytes))
-        {
-            // Only a routing number is left; it is rare enough to be found in full here.
-            return (nine_digits(bytes) && nine_digit_run(bytes) && has_routing_number(bytes))
-                .then_some(Search::RoutingOnly);
+        if scan.piece {
+            return Some(Search::Rules);
         }
-        Some(Search::Rules)
+        routing_only(bytes)
     }
 }
 
-/// A test for "contains one of up to 16 three-byte pieces" that reads each byte once, without
-/// branches, in about four instructions a byte (a shift-or automaton, as in Baeza-Yates
-/// and Gonnet's bitap). The state is one word of four 16-bit lanes, one bit per piece; a bit is
-/// 0 where the piece is matched so far: lane 0 after its first byte, lane 1 after its first
-/// two, lane 2 after all three, and lane 3 after all three one byte earlier. Each byte shifts
-/// the lanes up by one and ORs in the byte's row of `table`, whose lane `k` (`k` < 3) has the
-/// bit of piece `i` cleared when piece `i` has this byte at position `k`; lane 3 of a row is
-/// 0, so lane 3 of the state keeps the previous lane 2. A piece is present exactly when its
-/// bit in lane 2 was 0 after some byte, which the state after that byte or the next one shows,
-/// so the state is read after every second byte.
+/// [`Anchors::settle`] for text that holds no anchor: only a routing number is left, rare
+/// enough to be found in full here. Out of line, so the common path keeps few registers.
+#[inline(never)]
+fn routing_only(bytes: &[u8]) -> Option<Search> {
+    (nine_digits(bytes) && nine_digit_run(bytes) && has_routing_number(bytes))
+        .then_some(Search::RoutingOnly)
+}
+
+/// [`Anchors::settle`] for text the screen does not take (too long, or no screen): by its bytes
+/// alone. Out of line, so the common path keeps few registers.
+#[inline(never)]
+fn settle_unscreened(bytes: &[u8]) -> Option<Search> {
+    (!certainly_clean(bytes)).then_some(Search::Rules)
+}
+
+/// What [`AnchorScreen::scan`] found in a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Scan {
+    /// One of the pieces, hence maybe an anchor.
+    piece: bool,
+    /// A byte other than an ASCII letter, digit or `_`.
+    non_word: bool,
+}
+
+/// A test for "contains one of up to 15 three-byte pieces" that reads each byte once, without
+/// branches, in about four instructions a byte (a shift-or automaton, as in Baeza-Yates and
+/// Gonnet's bitap), and tells on the way whether the text has a byte other than a letter, digit
+/// or `_`. The state is one word of four 16-bit lanes, one bit per piece; a bit is 0 where the
+/// piece is matched so far: lane 0 after its first byte, lane 1 after its first two, lane 2
+/// after all three. Each byte shifts the lanes up by one and ORs in the byte's row of `table`,
+/// whose lane `k` (`k` < 3) has the bit of piece `i` cleared when piece `i` has this byte at
+/// position `k`. A piece is present exactly when its lane-2 bit was 0 after some byte.
+///
+/// Bit 15 of each lane belongs to a piece that matches everywhere (cleared in every row and in
+/// the starting state), so bit 15 of lane 2 is always 0 and the top bit of the state, which it
+/// shifts into, is the top bit of the last row alone: set in the rows of word bytes, clear in
+/// the others.
 ///
 /// # Security
 ///
@@ -206,7 +234,8 @@ impl Anchors {
 /// property test checks): text without a piece has no anchor, hence no rule match.
 struct AnchorScreen {
     /// `table[b]`: bit `16 k + i` is 0 when piece `i` has byte `b` at position `k` (`k` < 3);
-    /// the top lane is all zeros.
+    /// bits 15, 31 and 47 are 0; the top bit is 1 for a word byte (letter, digit, `_`); the
+    /// rest of the top lane is ones.
     table: Box<[u64; 256]>,
 }
 
@@ -214,10 +243,16 @@ struct AnchorScreen {
 const LANE: u32 = 16;
 /// The lane of [`AnchorScreen`]'s state that holds whole-piece matches.
 const FULL_PIECE_SHIFT: u32 = 2 * LANE;
+/// The bits of the piece that matches everywhere, in lanes 0 to 2 (see [`AnchorScreen`]).
+const ALWAYS: u64 = 1 << 15 | 1 << 31 | 1 << 47;
+/// The top bit of [`AnchorScreen`]'s state: set after a word byte.
+const WORD_BIT: u64 = 1 << 63;
+/// The real pieces' bits of a lane.
+const PIECE_BITS: u64 = 0x7fff;
 
 impl AnchorScreen {
     /// A screen for `anchors`, from `pieces` plus, for an anchor containing none of them, its
-    /// first three bytes. `None` for an anchor shorter than three bytes or over 16 pieces.
+    /// first three bytes. `None` for an anchor shorter than three bytes or over 15 pieces.
     fn new(anchors: &[&str], pieces: &[[u8; 3]]) -> Option<AnchorScreen> {
         let mut all: Vec<[u8; 3]> = pieces.to_vec();
         for anchor in anchors {
@@ -226,10 +261,14 @@ impl AnchorScreen {
                 all.push(bytes.get(..3)?.try_into().ok()?);
             }
         }
-        if all.len() > 16 {
+        if all.len() > 15 {
             return None;
         }
-        let mut table = Box::new([u64::MAX >> LANE; 256]);
+        let mut table = Box::new([0u64; 256]);
+        for (b, row) in (0..=u8::MAX).zip(table.iter_mut()) {
+            let word = b.is_ascii_alphanumeric() || b == b'_';
+            *row = if word { u64::MAX } else { !WORD_BIT } & !ALWAYS;
+        }
         for (bit, piece) in (0..LANE).zip(&all) {
             for (lane, &b) in (0..3).zip(piece) {
                 if let Some(row) = table.get_mut(usize::from(b)) {
@@ -242,27 +281,28 @@ impl AnchorScreen {
 
     /// Whether `bytes` contains one of the pieces: `false` only when it certainly holds no
     /// anchor.
-    #[inline]
+    #[cfg(test)]
     fn may_hold_anchor(&self, bytes: &[u8]) -> bool {
+        self.scan(bytes).piece
+    }
+
+    /// Whether `bytes` contains one of the pieces (`false` only when it certainly holds no
+    /// anchor), and whether it has a byte that is not a letter, digit or `_`.
+    #[inline]
+    fn scan(&self, bytes: &[u8]) -> Scan {
         let table = &*self.table;
-        // `state`: as described on the type; `seen`: the AND of the state after every second
-        // byte and after the last, so a 0 bit in its lane 2 or 3 is a piece matched at some
-        // byte. (A byte indexes a 256-entry table: no bounds check is left.)
-        let (mut state, mut seen) = (u64::MAX, u64::MAX);
-        let row = |b: u8| table.get(usize::from(b)).copied().unwrap_or(u64::MAX);
-        let mut pairs = bytes.chunks_exact(2);
-        for pair in &mut pairs {
-            for &b in pair {
-                state = (state << LANE) | row(b);
-            }
+        // `state`: as described on the type; `seen`: the AND of every state, so a 0 bit in its
+        // lane 2 is a piece matched at some byte, and a 0 top bit a non-word byte. (A byte
+        // indexes a 256-entry table: no bounds check is left.)
+        let (mut state, mut seen) = (!ALWAYS, u64::MAX);
+        for &b in bytes {
+            state = (state << LANE) | table.get(usize::from(b)).copied().unwrap_or(0);
             seen &= state;
         }
-        for &b in pairs.remainder() {
-            state = (state << LANE) | row(b);
-            seen &= state;
+        Scan {
+            piece: (!seen >> FULL_PIECE_SHIFT) & PIECE_BITS != 0,
+            non_word: seen & WORD_BIT == 0,
         }
-        let hits = !seen >> FULL_PIECE_SHIFT;
-        (hits | hits >> LANE) & 0xffff != 0
     }
 }
 
@@ -1212,11 +1252,12 @@ mod tests {
             super::AnchorScreen::new(&["ab"], &[]).is_none(),
             "anchor too short"
         );
-        let many: Vec<[u8; 3]> = (0..17u8).map(|i| [b'a' + i, b'x', b'x']).collect();
+        let many: Vec<[u8; 3]> = (0..16u8).map(|i| [b'a' + i, b'x', b'x']).collect();
         assert!(
             super::AnchorScreen::new(&[], &many).is_none(),
-            "over 16 pieces"
+            "over 15 pieces"
         );
+        assert!(super::AnchorScreen::new(&[], &many[..15]).is_some());
     }
 
     #[test]
@@ -1391,6 +1432,11 @@ mod tests {
                 .iter()
                 .any(|p| bytes.windows(3).any(|w| w == p));
             proptest::prop_assert_eq!(screen.may_hold_anchor(bytes), has_piece);
+            let non_word = !bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+            proptest::prop_assert_eq!(
+                screen.scan(bytes),
+                super::Scan { piece: has_piece, non_word }
+            );
             if !has_piece {
                 proptest::prop_assert!(!super::ANCHORS.iter().any(|a| text.contains(a)));
             }
