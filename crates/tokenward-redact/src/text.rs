@@ -126,22 +126,19 @@ const OVERLAP_WINDOW: usize = 256;
 /// How much text after an anchor one regex search looks at before it retries on the whole rest.
 const ANCHOR_WINDOW: usize = 2048;
 
-/// Three-byte pieces of the [`ANCHORS`]: every anchor contains at least one, so text that holds
-/// none of them holds no anchor. Chosen to be rare in Plaid data and logs (not `_id`, `-s`,
-/// `acc`); [`AnchorScreen::new`] checks the cover and adds a piece for any anchor left out.
+/// Three-byte pieces of the [`ANCHORS`], matched without regard to ASCII case: every anchor
+/// contains at least one, so text that holds none of them holds no anchor. Chosen to be rare
+/// in Plaid data and logs (not `_id`, `-s`, `acc`); [`AnchorScreen::new`] checks the cover and
+/// adds a piece for any anchor left out.
 const ANCHOR_FRAGMENTS: &[[u8; 3]] = &[
     *b"ndb",  // -sandbox-
     *b"opm",  // -development-
     *b"-pr",  // -production-
-    *b"rer",  // earer
-    *b"RER",  // EARER
-    *b"riz",  // uthorization
-    *b"RIZ",  // UTHORIZATION
-    *b"eyJ",  // eyJ
-    *b"ecr",  // ecret
-    *b"ECR",  // ECRET
-    *b"ien",  // lient_id, lient-id, lient-Id, lientId
-    *b"IEN",  // LIENT-ID, LIENT_ID
+    *b"rer",  // earer, EARER
+    *b"riz",  // uthorization, UTHORIZATION
+    *b"eyj",  // eyJ
+    *b"ecr",  // ecret, ECRET
+    *b"ien",  // lient_id, lient-id, lient-Id, lientId, LIENT-ID, LIENT_ID
     *b"nt\"", // ccount"
     *b"er\"", // ccount_number", ccountNumber", outing_number", outingNumber"
     *b"ng\"", // outing"
@@ -185,6 +182,10 @@ impl Anchors {
         if scan.piece {
             return Some(Search::Rules);
         }
+        // No anchor: only a routing number is left, and it needs digits.
+        if !scan.digit {
+            return None;
+        }
         routing_only(bytes)
     }
 }
@@ -211,9 +212,11 @@ struct Scan {
     piece: bool,
     /// A byte other than an ASCII letter, digit or `_`.
     non_word: bool,
+    /// An ASCII digit.
+    digit: bool,
 }
 
-/// A test for "contains one of up to 15 three-byte pieces" that reads each byte once, without
+/// A test for "contains one of up to 14 three-byte pieces" that reads each byte once, without
 /// branches, in about four instructions a byte (a shift-or automaton, as in Baeza-Yates and
 /// Gonnet's bitap), and tells on the way whether the text has a byte other than a letter, digit
 /// or `_`. The state is one word of four 16-bit lanes, one bit per piece; a bit is 0 where the
@@ -222,10 +225,12 @@ struct Scan {
 /// whose lane `k` (`k` < 3) has the bit of piece `i` cleared when piece `i` has this byte at
 /// position `k`. A piece is present exactly when its lane-2 bit was 0 after some byte.
 ///
-/// Bit 15 of each lane belongs to a piece that matches everywhere (cleared in every row and in
-/// the starting state), so bit 15 of lane 2 is always 0 and the top bit of the state, which it
-/// shifts into, is the top bit of the last row alone: set in the rows of word bytes, clear in
-/// the others.
+/// Pieces are matched without regard to ASCII case (a letter's two rows are alike), so `rer`
+/// stands for `RER` too. Bits 14 and 15 of each lane belong to two pieces that match
+/// everywhere (cleared in every row and in the starting state), so those bits of lane 2 are
+/// always 0 and the top two bits of the state, which they shift into, are those of the last
+/// row alone: the top bit is set in the rows of word bytes, the next one clear in the rows of
+/// digits.
 ///
 /// # Security
 ///
@@ -243,36 +248,53 @@ struct AnchorScreen {
 const LANE: u32 = 16;
 /// The lane of [`AnchorScreen`]'s state that holds whole-piece matches.
 const FULL_PIECE_SHIFT: u32 = 2 * LANE;
-/// The bits of the piece that matches everywhere, in lanes 0 to 2 (see [`AnchorScreen`]).
-const ALWAYS: u64 = 1 << 15 | 1 << 31 | 1 << 47;
+/// The bits of the two pieces that match everywhere, 14 and 15, in lanes 0 to 2 (see
+/// [`AnchorScreen`]).
+const ALWAYS: u64 = 0xc000_c000_c000;
 /// The top bit of [`AnchorScreen`]'s state: set after a word byte.
 const WORD_BIT: u64 = 1 << 63;
+/// The bit below it: clear after a digit.
+const DIGIT_BIT: u64 = 1 << 62;
+/// The most pieces a screen has.
+const MAX_PIECES: usize = 14;
 /// The real pieces' bits of a lane.
-const PIECE_BITS: u64 = 0x7fff;
+const PIECE_BITS: u64 = 0x3fff;
 
 impl AnchorScreen {
     /// A screen for `anchors`, from `pieces` plus, for an anchor containing none of them, its
-    /// first three bytes. `None` for an anchor shorter than three bytes or over 15 pieces.
+    /// first three bytes. `None` for an anchor shorter than three bytes or over
+    /// [`MAX_PIECES`].
     fn new(anchors: &[&str], pieces: &[[u8; 3]]) -> Option<AnchorScreen> {
         let mut all: Vec<[u8; 3]> = pieces.to_vec();
         for anchor in anchors {
             let bytes = anchor.as_bytes();
-            if !bytes.windows(3).any(|w| all.iter().any(|p| p == w)) {
+            if !bytes
+                .windows(3)
+                .any(|w| all.iter().any(|p| p.eq_ignore_ascii_case(w)))
+            {
                 all.push(bytes.get(..3)?.try_into().ok()?);
             }
         }
-        if all.len() > 15 {
+        if all.len() > MAX_PIECES {
             return None;
         }
         let mut table = Box::new([0u64; 256]);
         for (b, row) in (0..=u8::MAX).zip(table.iter_mut()) {
             let word = b.is_ascii_alphanumeric() || b == b'_';
-            *row = if word { u64::MAX } else { !WORD_BIT } & !ALWAYS;
+            *row = !ALWAYS
+                & if word { u64::MAX } else { !WORD_BIT }
+                & if b.is_ascii_digit() {
+                    !DIGIT_BIT
+                } else {
+                    u64::MAX
+                };
         }
         for (bit, piece) in (0..LANE).zip(&all) {
             for (lane, &b) in (0..3).zip(piece) {
-                if let Some(row) = table.get_mut(usize::from(b)) {
-                    *row &= !(1u64 << (lane * LANE + bit));
+                for b in [b.to_ascii_lowercase(), b.to_ascii_uppercase()] {
+                    if let Some(row) = table.get_mut(usize::from(b)) {
+                        *row &= !(1u64 << (lane * LANE + bit));
+                    }
                 }
             }
         }
@@ -287,7 +309,8 @@ impl AnchorScreen {
     }
 
     /// Whether `bytes` contains one of the pieces (`false` only when it certainly holds no
-    /// anchor), and whether it has a byte that is not a letter, digit or `_`.
+    /// anchor), whether it has a byte that is not a letter, digit or `_`, and whether it has a
+    /// digit.
     #[inline]
     fn scan(&self, bytes: &[u8]) -> Scan {
         let table = &*self.table;
@@ -302,6 +325,7 @@ impl AnchorScreen {
         Scan {
             piece: (!seen >> FULL_PIECE_SHIFT) & PIECE_BITS != 0,
             non_word: seen & WORD_BIT == 0,
+            digit: seen & DIGIT_BIT == 0,
         }
     }
 }
@@ -1222,9 +1246,10 @@ mod tests {
     fn listed_pieces_cover_every_anchor() {
         for anchor in super::ANCHORS {
             assert!(
-                super::ANCHOR_FRAGMENTS
-                    .iter()
-                    .any(|p| anchor.as_bytes().windows(3).any(|w| w == p)),
+                super::ANCHOR_FRAGMENTS.iter().any(|p| anchor
+                    .as_bytes()
+                    .windows(3)
+                    .any(|w| w.eq_ignore_ascii_case(p))),
                 "{anchor} has no listed piece"
             );
         }
@@ -1252,12 +1277,15 @@ mod tests {
             super::AnchorScreen::new(&["ab"], &[]).is_none(),
             "anchor too short"
         );
-        let many: Vec<[u8; 3]> = (0..16u8).map(|i| [b'a' + i, b'x', b'x']).collect();
+        let many: Vec<[u8; 3]> = (0..15u8).map(|i| [b'a' + i, b'x', b'x']).collect();
         assert!(
             super::AnchorScreen::new(&[], &many).is_none(),
-            "over 15 pieces"
+            "over 14 pieces"
         );
-        assert!(super::AnchorScreen::new(&[], &many[..15]).is_some());
+        assert!(super::AnchorScreen::new(&[], &many[..14]).is_some());
+        // Without regard to case.
+        assert!(screen.may_hold_anchor(b"xBcDx"));
+        assert!(screen.may_hold_anchor(b"ZZZ"));
     }
 
     #[test]
@@ -1430,12 +1458,13 @@ mod tests {
             let bytes = text.as_bytes();
             let has_piece = super::ANCHOR_FRAGMENTS
                 .iter()
-                .any(|p| bytes.windows(3).any(|w| w == p));
+                .any(|p| bytes.windows(3).any(|w| w.eq_ignore_ascii_case(p)));
             proptest::prop_assert_eq!(screen.may_hold_anchor(bytes), has_piece);
             let non_word = !bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+            let digit = bytes.iter().any(u8::is_ascii_digit);
             proptest::prop_assert_eq!(
                 screen.scan(bytes),
-                super::Scan { piece: has_piece, non_word }
+                super::Scan { piece: has_piece, non_word, digit }
             );
             if !has_piece {
                 proptest::prop_assert!(!super::ANCHORS.iter().any(|a| text.contains(a)));
