@@ -126,6 +126,20 @@ pub enum DriverError {
     /// The store holds something the machine cannot represent.
     #[error("inconsistent store: {0}")]
     Inconsistent(&'static str),
+    /// [`Rotator::resolve`] on an Item that does not need an operator: only `orphaned`,
+    /// `dead` and `quarantined` Items can be resolved (and `retired` ones, as a no-op).
+    #[error(
+        "item is {state}: only an orphaned, dead or quarantined item can be resolved by an operator"
+    )]
+    NotResolvable {
+        /// The stored state.
+        state: &'static str,
+    },
+    /// The actor or the reason of an operator's change cannot go into the audit journal
+    /// (empty, too long, control characters, or shaped like a Plaid token). The message names
+    /// the field, never its text.
+    #[error("audit note: {0}")]
+    Note(#[source] tokenward_vault::InvalidInput),
 }
 
 /// Rotates Items' access tokens, one at a time, crash-safely.
@@ -303,6 +317,75 @@ impl<'a> Rotator<'a> {
         };
         let result = self.drive(&mut run, state, input).await;
         self.finish(run, None, result).await
+    }
+
+    /// An operator closes an Item that no rotation can bring back: `Orphaned` (Plaid rotated
+    /// the token but its answer was lost), `Dead` or `Quarantined`, after acting outside
+    /// tokenward (relinking the user, removing the Item at Plaid, a ticket). The Item ends
+    /// `Retired`, out of traffic for good.
+    ///
+    /// Takes the Item's lease, steps the machine with
+    /// [`OperatorResolved`](crate::token::CredentialInput::OperatorResolved) and writes the new
+    /// state with its audit record (`actor`, and `operator_resolved: <reason>` as the reason)
+    /// in one compare-and-swap write, then releases the lease. Plaid is not called. Resolving
+    /// an Item already `Retired` changes nothing and writes nothing. An attempt that still
+    /// holds a stashed token (a `Quarantined` Item) keeps it: the vault never drops a live
+    /// token.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError::Note`] when `actor` or `reason` cannot be journalled (checked before
+    /// anything is touched); [`DriverError::NotResolvable`] when the Item is in any other
+    /// state; [`DriverError::Lease`] when another worker holds the Item; vault failures
+    /// (`Read(ItemNotFound)` for an unknown Item; `Write` when the state moved under a
+    /// concurrent change: nothing was written, read it again).
+    pub async fn resolve(
+        &self,
+        item_id: &ItemId,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<RotationReport, DriverError> {
+        // The note the write will carry, checked up front: a refused text is the caller's
+        // mistake, named precisely, not a store inconsistency found half way.
+        AuditNote::new(actor.as_str(), format!("operator_resolved: {reason}"))
+            .map_err(DriverError::Note)?;
+        let mut run = self.start_run(item_id).await?;
+        match run.stored {
+            tokenward_vault::CredentialState::Orphaned
+            | tokenward_vault::CredentialState::Dead
+            | tokenward_vault::CredentialState::Quarantined => {}
+            tokenward_vault::CredentialState::Retired => {
+                self.release(&mut run).await;
+                return Ok(RotationReport {
+                    item_id: run.item,
+                    attempt: None,
+                    state: CredentialState::Retired {
+                        since: self.clock.now(),
+                    },
+                    alerts: Vec::new(),
+                });
+            }
+            other => {
+                self.release(&mut run).await;
+                return Err(DriverError::NotResolvable {
+                    state: other.as_str(),
+                });
+            }
+        }
+        let state = match self.machine_state(&run).await {
+            Ok((state, _)) => state,
+            Err(err) => {
+                self.release(&mut run).await;
+                return Err(err);
+            }
+        };
+        let attempt = state.attempt().map(|a| a.id).filter(|id| id.get() != 0);
+        let input = CredentialInput::OperatorResolved {
+            actor: actor.clone(),
+            reason: reason.to_owned(),
+        };
+        let result = self.drive(&mut run, state, input).await;
+        self.finish(run, attempt, result).await
     }
 
     /// Resumes one Item from what the store says (after a crash or a lost lease).

@@ -239,8 +239,14 @@
 //!   backoff, at most [`RotatorConfig::max_probes`] times per run. `recover` / `recover_item`
 //!   rebuild the machine state from the store (`open_attempts` and the unfinished credential
 //!   states) and feed `Recover`. `remove` drives `/item/remove`; `token_rejected` reconciles an
-//!   Item whose token app traffic found dead. Alerts go to an [`AlertSink`] and into the
-//!   [`RotationReport`]. A vault write that fails stops the run like a crash would.
+//!   Item whose token app traffic found dead. [`Rotator::resolve`] is the operator's way out
+//!   of `Orphaned`, `Dead` and `Quarantined` (after relinking the user, removing the Item at
+//!   Plaid, or closing a ticket): under the lease it feeds `OperatorResolved` and writes
+//!   `Retired` with one compare-and-swap whose audit record carries the actor and
+//!   `operator_resolved: <reason>`; any other state is refused
+//!   ([`DriverError::NotResolvable`]), an Item already `Retired` is left untouched, and Plaid
+//!   is not called. Alerts go to an [`AlertSink`] and into the [`RotationReport`]. A vault
+//!   write that fails stops the run like a crash would.
 //! - [`BatchRotator`]: `plan` (the dry run: order, lanes, skips and why), `run` (incident lane
 //!   first, one [`RateLimiter`] token per Item, one limiter per Plaid client, then a random
 //!   pause of up to [`BatchConfig::jitter`]). Incidents submitted to its [`IncidentLane`]

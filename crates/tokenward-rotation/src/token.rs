@@ -412,6 +412,8 @@ pub enum CredentialInput {
     OperatorResolved {
         /// Who.
         actor: Actor,
+        /// Why (a ticket, "relinked as item …"): the audit record's reason. Never a token.
+        reason: String,
     },
 }
 
@@ -1021,7 +1023,7 @@ impl CredentialPolicy {
             // --- Operators ----------------------------------------------------------------
             (
                 S::Orphaned { .. } | S::Dead { .. } | S::Quarantined { .. },
-                I::OperatorResolved { actor },
+                I::OperatorResolved { actor, reason },
             ) => {
                 let mut t = change(
                     state,
@@ -1032,6 +1034,7 @@ impl CredentialPolicy {
                 );
                 if let Some(audit) = &mut t.audit {
                     audit.actor = Some(actor);
+                    audit.reason = Some(reason);
                 }
                 Ok(t)
             }

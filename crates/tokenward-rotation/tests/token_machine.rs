@@ -661,6 +661,7 @@ impl StateMachineTest for CredentialTest {
             Step::OperatorResolve { crash_at } => {
                 let input = CredentialInput::OperatorResolved {
                     actor: Actor::new("operator"),
+                    reason: "relinked".to_owned(),
                 };
                 let end = sut.run(input, &mut run(crash_at, 0, Fault::Ok));
                 if !matches!(was, "orphaned" | "dead" | "quarantined") {
