@@ -318,10 +318,16 @@ impl AnchorScreen {
         // lane 2 is a piece matched at some byte, and a 0 top bit a non-word byte. (A byte
         // indexes a 256-entry table: no bounds check is left.)
         let (mut state, mut seen) = (!ALWAYS, u64::MAX);
-        for &b in bytes {
-            state = (state << LANE) | table.get(usize::from(b)).copied().unwrap_or(0);
+        let mut step = |b: &u8| {
+            state = (state << LANE) | table.get(usize::from(*b)).copied().unwrap_or(0);
             seen &= state;
+        };
+        // Eight bytes a turn, unrolled: fewer loop instructions than the four the compiler picks.
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            chunk.iter().for_each(&mut step);
         }
+        chunks.remainder().iter().for_each(&mut step);
         Scan {
             piece: (!seen >> FULL_PIECE_SHIFT) & PIECE_BITS != 0,
             non_word: seen & WORD_BIT == 0,
