@@ -24,12 +24,14 @@ const AFTER_HELP: &str = concat!(
     "  1  I/O failure (stdin, stdout, a file) or an internal error\n",
     "  2  usage error (bad flags or arguments)\n",
     "  3  configuration error (variables, keyring file or its permissions, vault URL, credentials)\n",
-    "  4  refused by a safety rule (plaintext to a terminal, disabling a key in use, overwriting)\n",
-    "  5  malformed input (envelope, JSON for scrub --json, context, webhook body)\n",
+    "  4  refused by a safety rule (plaintext to a terminal, disabling a key in use, overwriting,\n",
+    "     resolving an Item that is not orphaned, dead or quarantined)\n",
+    "  5  malformed input (envelope, JSON for scrub --json, context, webhook body, unknown Item)\n",
     "  6  verification failed (envelope did not open; webhook signature, age, body, key, replay)\n",
     "  7  Plaid or network error (including fetching a webhook verification key)\n",
     "  8  vault error (open, read or write)\n",
-    "  9  incomplete (Items not rotated, rewrap paused or stopped early: rerun to resume)\n",
+    "  9  incomplete (Items not rotated, rewrap paused or stopped early, an Item held by another\n",
+    "     worker: rerun to resume)\n",
     "\n",
     "Every failure is one line on stderr, starting with `error:`; no secret is ever printed.\n",
     "\n",
@@ -84,6 +86,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  tokenward rotate --item ITEM_ID --actor alice --reason manual\n  tokenward rotate --kek-version 1 --actor alice --dry-run\n  tokenward rotate --all --actor scheduler --reason scheduled --rate 2"
     )]
     Rotate(RotateArgs),
+    /// Close an orphaned, dead or quarantined Item (it becomes retired), with who and why.
+    #[command(
+        after_help = "Examples:\n  tokenward resolve --item ITEM_ID --actor alice --note \"INC-1042: user relinked, old Item removed at Plaid\"\n  tokenward resolve --item ITEM_ID --actor alice --note \"ticket OPS-7\" --format json\n\nFor an Item no rotation can bring back: orphaned (Plaid rotated the token, the answer was\nlost), dead, or quarantined. Act at Plaid first (relink the user, remove the Item), then\nresolve: the Item becomes retired, out of traffic for good, and the audit journal records\nthe actor and `operator_resolved: NOTE`. Plaid is not called; only the keyring and the\nvault are needed. An Item already retired is left as it is (exit 0). Exit 4: the Item is in\nanother state (active, unknown, …); exit 5: no such Item; exit 9: another worker holds the\nItem (rerun); exit 2: an empty or unusable --actor or --note (a token-shaped note is\nrefused: the journal never stores one)."
+    )]
+    Resolve(ResolveArgs),
     /// Rewrap every envelope in the vault under the keyring's primary KEK.
     #[command(
         after_help = "Examples:\n  tokenward keys add && tokenward keys promote 2\n  tokenward rewrap --dry-run\n  tokenward rewrap --batch-size 1000\n\nThe job is saved in the vault after every batch: a rerun after a crash (or after\n--max-batches) resumes it. Verified at the end: nothing left under older versions and a\nsample opens."
@@ -245,6 +252,22 @@ pub(crate) struct RotateArgs {
     /// Rotations per second (one Plaid client's budget).
     #[arg(long, default_value_t = 5.0, value_name = "PER_SECOND")]
     pub(crate) rate: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub(crate) format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResolveArgs {
+    /// The Item to close.
+    #[arg(long, value_name = "ITEM_ID")]
+    pub(crate) item: String,
+    /// Who (recorded in the audit journal).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) actor: String,
+    /// Why: a ticket, what was done at Plaid (recorded in the audit journal; never a token).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) note: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     pub(crate) format: ListFormat,

@@ -1,7 +1,7 @@
 //! `tokenward`: the operator command line of tokenward.
 //!
 //! Keyring files, sealing and opening envelopes, scrubbing logs, verifying Plaid webhooks,
-//! rotating access tokens, rewrapping the vault under a new KEK, audit reports for compliance
+//! rotating access tokens, closing Items an operator has resolved, rewrapping the vault under a new KEK, audit reports for compliance
 //! reviews, and the Plaid emulator. The README lists the commands, the variables and the exit
 //! codes.
 //!
@@ -15,6 +15,7 @@ mod cli;
 mod config;
 mod failure;
 mod keys;
+mod resolve;
 mod rewrap;
 mod rotate;
 mod sandbox;
@@ -65,6 +66,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 match command {
                     Command::VerifyWebhook(args) => webhook::run(&global, args).await,
                     Command::Rotate(args) => rotate::run(&global, args).await,
+                    Command::Resolve(args) => resolve::run(&global, args).await,
                     Command::Rewrap(args) => rewrap::run(&global, args).await,
                     Command::Audit(args) => audit::run(&global, args).await,
                     Command::Sandbox(args) => sandbox::run(args).await,
