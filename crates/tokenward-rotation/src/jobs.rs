@@ -261,6 +261,11 @@ pub struct KekManager<'a> {
 struct Records {
     stored: BTreeMap<KeyVersion, KekRecord>,
     pending: BTreeMap<KeyVersion, &'static str>,
+    /// Each version's state when the manager was made, for the versions the vault has no
+    /// record of yet (a keyring older than the records, or a fresh vault's first key): saved
+    /// as it was before the first change is, so the journal reads `absent -> primary`, then
+    /// `primary -> decrypt_only`, not `absent -> decrypt_only`.
+    baseline: BTreeMap<KeyVersion, KekState>,
 }
 
 impl fmt::Debug for KekManager<'_> {
@@ -290,11 +295,15 @@ impl<'a> KekManager<'a> {
                 .into_iter()
                 .map(|info| (info.version, keyring_state(info.state, now))),
         );
+        let records = Records {
+            baseline: ring.iter().collect(),
+            ..Records::default()
+        };
         KekManager {
             vault,
             ring: Mutex::new(ring),
             compromised: Mutex::new(BTreeSet::new()),
-            records: Mutex::new(Records::default()),
+            records: Mutex::new(records),
             policy: KekPolicy::default(),
             clock,
         }
@@ -349,11 +358,15 @@ impl<'a> KekManager<'a> {
             .filter(|r| r.compromised)
             .map(|r| r.version)
             .collect();
-        manager
-            .records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stored = stored.into_iter().map(|r| (r.version, r)).collect();
+        {
+            let ring = manager.ring();
+            let mut records = manager
+                .records
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            records.stored = stored.into_iter().map(|r| (r.version, r)).collect();
+            records.baseline = ring.iter().collect();
+        }
         Ok(manager)
     }
 
@@ -433,7 +446,10 @@ impl<'a> KekManager<'a> {
     }
 
     /// Saves the lifecycle record of every version changed since the last save
-    /// (compare-and-swapped on its revision, one audit record each).
+    /// (compare-and-swapped on its revision, one audit record each). A version the vault has
+    /// no record of yet (a fresh vault's first key, a keyring older than the records) is first
+    /// recorded as the manager found it (`recorded from the keyring`), so its change reads
+    /// `primary -> decrypt_only`, not `absent -> decrypt_only`.
     ///
     /// # Errors
     ///
@@ -442,6 +458,22 @@ impl<'a> KekManager<'a> {
     pub async fn save(&self) -> Result<(), KekError> {
         let now = self.clock.now();
         let (ring, compromised) = (self.ring(), self.compromised_set());
+        // First, each version the vault has no record of, as the manager found it: a change
+        // since then is then journalled from that state.
+        let baselines: Vec<KekRecord> = {
+            let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+            ring.iter()
+                .filter(|(version, _)| !records.stored.contains_key(version))
+                .filter_map(|(version, _)| {
+                    let found = *records.baseline.get(&version)?;
+                    Some(next_record(None, version, found, false, now))
+                })
+                .collect()
+        };
+        for record in baselines {
+            self.save_record(&record, "recorded from the keyring", now)
+                .await?;
+        }
         let work: Vec<(KekRecord, &'static str)> = {
             let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
             ring.iter()
@@ -461,16 +493,34 @@ impl<'a> KekManager<'a> {
                 .collect()
         };
         for (record, why) in work {
-            let note = AuditNote::new("tokenward-rotation", why)
-                .map_err(|_| KekError::Job("audit note refused by the vault"))?;
-            let saved = self
-                .vault
-                .save_kek_record(&record, &note, crate::driver::vault_now(now))
-                .await?;
-            let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-            records.pending.remove(&saved.version);
-            records.stored.insert(saved.version, saved);
+            self.save_record(&record, why, now).await?;
+            self.records
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pending
+                .remove(&record.version);
         }
+        Ok(())
+    }
+
+    /// Saves one record (compare-and-swapped, with its audit record) and keeps it as stored.
+    async fn save_record(
+        &self,
+        record: &KekRecord,
+        why: &str,
+        now: crate::types::Timestamp,
+    ) -> Result<(), KekError> {
+        let note = AuditNote::new("tokenward-rotation", why)
+            .map_err(|_| KekError::Job("audit note refused by the vault"))?;
+        let saved = self
+            .vault
+            .save_kek_record(record, &note, crate::driver::vault_now(now))
+            .await?;
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stored
+            .insert(saved.version, saved);
         Ok(())
     }
 
@@ -500,13 +550,24 @@ impl<'a> KekManager<'a> {
         Ok(version)
     }
 
-    /// [`rotate_primary`](Self::rotate_primary), then saves the lifecycle records.
+    /// [`rotate_primary`](Self::rotate_primary), saving the lifecycle records after each
+    /// phase: the new version `absent -> staged`, then `staged -> primary` with the old
+    /// primary's `primary -> decrypt_only` (each with its `kek_state` audit record).
     ///
     /// # Errors
     ///
     /// As [`rotate_primary`](Self::rotate_primary) and [`save`](Self::save).
     pub async fn promote_new_primary(&self) -> Result<KeyVersion, KekError> {
-        let version = self.rotate_primary()?;
+        // Two saves, as the two phases: the journal shows the new version staged, then
+        // promoted with the old primary made decrypt-only.
+        let version = self.vault.cipher().keyring().add_staged()?;
+        let _ = self.apply(KekInput::Stage { version })?;
+        self.save().await?;
+        let commands = self.apply(KekInput::Promote {
+            version,
+            loaded_everywhere: true,
+        })?;
+        self.keyring_apply(&commands)?;
         self.save().await?;
         Ok(version)
     }

@@ -283,7 +283,10 @@
 //! ignored and journalled as `health_ignored`, [`HealthDriver::tick`] applies a passed
 //! deadline); the KEK lifecycle records ([`KekManager::load`]: the compromised flag and the
 //! promoted / compromised / disabled / destroyed times, one `kek_state` audit record per
-//! change); each attempt's `maybe_applied` flag (set by the sent marker, cleared by a definite
+//! change; a version the vault has no record of, such as a fresh vault's first key, is
+//! recorded as the manager found it before its first change, and
+//! [`KekManager::promote_new_primary`] saves each phase, so the journal reads `v2 absent ->
+//! staged`, `v1 primary -> decrypt_only`, `v2 staged -> primary`); each attempt's `maybe_applied` flag (set by the sent marker, cleared by a definite
 //! "not applied"; `Reconcile` reads it) and the attempt of the last promote, so an Item
 //! recovered in `Verifying` or `Quarantined` names its real attempt (a store written before
 //! schema version 3 falls back to a placeholder id 0, left out of audit notes).

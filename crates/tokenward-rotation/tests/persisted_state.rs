@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tokenward_envelope::{Cipher, Keyring};
+use tokenward_envelope::{Cipher, KeyVersion, Keyring};
 use tokenward_plaid::{Environment, HttpPlaidClient, RetryPolicy};
 use tokenward_redact::{AccessToken, ClientId, ClientSecret};
 use tokenward_rotation::HealthDriver;
@@ -210,7 +210,8 @@ async fn the_kek_lifecycle_survives_restarts_and_destroy_waits_for_the_grace_per
         .map(|r| (r.from_state.clone().unwrap(), r.to_state.clone().unwrap()))
         .collect();
     let expected = [
-        ("absent", "decrypt_only"),
+        ("absent", "primary"),
+        ("primary", "decrypt_only"),
         ("decrypt_only", "compromised"),
         ("compromised", "disabled"),
         ("disabled", "destroyed"),
@@ -219,6 +220,34 @@ async fn the_kek_lifecycle_survives_restarts_and_destroy_waits_for_the_grace_per
         v1_changes,
         expected.map(|(a, b)| (a.to_owned(), b.to_owned())),
     );
+    // The new version in its two phases, and v1 demoted by the promotion, not before it.
+    let kek_changes: Vec<(String, String, String)> = journal
+        .iter()
+        .filter(|r| r.event == AuditEvent::KekState)
+        .map(|r| {
+            (
+                r.reason.clone(),
+                r.from_state.clone().unwrap(),
+                r.to_state.clone().unwrap(),
+            )
+        })
+        .collect();
+    let position = |version: KeyVersion, from: &str, to: &str| {
+        kek_changes
+            .iter()
+            .position(|(reason, f, t)| {
+                reason.starts_with(&format!("kek {}:", version.get())) && f == from && t == to
+            })
+            .unwrap_or_else(|| panic!("no {version} {from} -> {to} in {kek_changes:?}"))
+    };
+    let staged = position(v2, "absent", "staged");
+    let promoted = position(v2, "staged", "primary");
+    let demoted = position(v1, "primary", "decrypt_only");
+    assert!(
+        position(v1, "absent", "primary") < staged,
+        "{kek_changes:?}"
+    );
+    assert!(staged < demoted && demoted < promoted, "{kek_changes:?}");
 
     // A fourth process knows the version is gone; the incident entry point reports it done
     // without touching anything (no Plaid call, no rotation).
