@@ -19,14 +19,13 @@
 //! The wrapper keeps no state of its own. The two per-value costs live in the policy: a struct
 //! field's decision is remembered by the address of its `&'static str` name for the policy's
 //! life (`Policy::static_field`), and a string's value rules are settled for most short
-//! strings by two byte screens before any search (see the `text` module).
+//! strings by one pass of a byte screen before any search (see the `text` module).
 //!
 //! Measured on a 100-transaction `/transactions/get` response (about 128 KB of JSON, 2,600
 //! strings): see the crate README for the figures. In instructions (callgrind), the wrapper
-//! with its field decisions adds about 7.5% to plain `serde_json`, and the value rules on the
-//! 1,400 strings of 9 bytes or more about 19% more: one call each, a word-at-a-time test that
-//! reads the ids whole, and the anchor screen on the 870 that hold a separator (dates,
-//! addresses, names, URLs), which reads every byte.
+//! with its field decisions adds about 8% to plain `serde_json`, and the value rules on the
+//! 1,400 strings of 9 bytes or more about 14% more: one call each, in which the anchor screen
+//! reads every byte once.
 
 use std::borrow::Cow;
 use std::fmt::{self, Display, Write as _};
@@ -77,7 +76,7 @@ use crate::{FieldAction, Policy, is_placeholder};
 /// bytes) skip them, and short strings without any rule's anchor skip the search. The only
 /// allocations are the scrubbed copy of a string that held a secret, a `Display` value over
 /// 128 bytes, bytes over 256, and a map key over 64 bytes. On a Plaid `/transactions/get`
-/// response this is about 1.25 times plain `serde_json` (see the crate README).
+/// response this is about 1.22 times plain `serde_json` in instructions (see the crate README).
 ///
 /// # Limits
 ///

@@ -14,15 +14,16 @@
 //! Short strings (the values of a serialized struct) are mostly settled before any search, by
 //! two screens that each prove a necessary condition false:
 //!
-//! - [`certainly_clean`]: under nine bytes, or only letters, digits and `_` (eight bytes at a
-//!   time);
-//! - up to [`SCREEN_MAX_LEN`] bytes, [`AnchorScreen`]: no three-byte piece of any anchor, so no
-//!   anchor and no rule match (a branch-free shift-or automaton, one table row a byte; the
-//!   multi-literal search costs more than that on short text), and then fewer than nine
-//!   digits, no nine in a row, or no routing number.
+//! - [`certainly_clean`]: under nine bytes, or only letters, digits and `_`;
+//! - no three-byte piece of any anchor, so no anchor and no rule match, and then no digit,
+//!   fewer than nine, no nine in a row, or no routing number.
 //!
-//! Both run in one out-of-line call, [`Anchors::settle`], which the redacting serializer asks
-//! first so that clean strings are written straight through.
+//! Up to [`SCREEN_MAX_LEN`] bytes, one pass of [`AnchorScreen`] (a branch-free shift-or
+//! automaton, one table row a byte; the multi-literal search costs more than that on short
+//! text) finds the pieces and whether the text has a non-word byte and a digit; longer text is
+//! tested for word bytes eight at a time. Both run in one out-of-line call,
+//! [`Anchors::settle`], which the redacting serializer asks first so that clean strings are
+//! written straight through.
 //!
 //! Either way the result is exactly what the anchored search gives; the fuzz hooks and a
 //! property test check it against the full regex scan.
