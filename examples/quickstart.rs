@@ -602,7 +602,9 @@ async fn rotate_kek(
         .primary_version()
         .ok_or("the keyring has no primary")?;
     let kek = KekManager::load(vault).await?;
-    let new = kek.rotate_primary()?;
+    // The async path saves each phase: the journal shows the new version staged, then
+    // promoted with the old primary made decrypt-only, as it happens.
+    let new = kek.promote_new_primary().await?;
     log.detail(format_args!(
         "KEK {new} staged and promoted; {old} is decrypt-only and still protects {} \
          envelope(s)",

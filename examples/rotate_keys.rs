@@ -238,7 +238,8 @@ pub async fn run(
     // 2. Stage and promote the new version (once: a resumed run finds it promoted).
     let kek = KekManager::load(&vault).await?;
     let (new, when) = if keyring.keys().len() == 1 {
-        let new = kek.rotate_primary()?;
+        // Saved in the vault phase by phase (staged, then promoted), as it happens.
+        let new = kek.promote_new_primary().await?;
         save_keyring()?;
         (new, "now")
     } else {

@@ -158,6 +158,53 @@ async fn the_quick_start_walks_the_whole_flow_and_leaks_nothing() {
         "the rotation ends verified and active: {journal:?}"
     );
 
+    // The KEK records, in the order they happened: the first key as found, the new one staged,
+    // the promotion (old one decrypt-only, new one primary), and the old one disabled only
+    // after the rewrap.
+    let (old, new) = (outcome.old_kek.get(), outcome.new_kek.get());
+    let kek_records: Vec<(String, String, String)> = journal
+        .iter()
+        .filter(|r| r.event == AuditEvent::KekState)
+        .map(|r| {
+            let version = r.reason.split(':').next().unwrap_or_default().to_owned();
+            (
+                version,
+                r.from_state.clone().unwrap_or_default(),
+                r.to_state.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let expected = [
+        (format!("kek {old}"), "absent", "primary"),
+        (format!("kek {new}"), "absent", "staged"),
+        (format!("kek {old}"), "primary", "decrypt_only"),
+        (format!("kek {new}"), "staged", "primary"),
+        (format!("kek {old}"), "decrypt_only", "disabled"),
+    ]
+    .map(|(v, from, to)| (v, from.to_owned(), to.to_owned()));
+    assert_eq!(kek_records, expected, "{text}");
+    let position = |event: AuditEvent| journal.iter().position(|r| r.event == event);
+    let last_rewrap = journal
+        .iter()
+        .rposition(|r| r.event == AuditEvent::Rewrapped)
+        .unwrap();
+    let disabled = journal
+        .iter()
+        .position(|r| r.event == AuditEvent::KekState && r.to_state.as_deref() == Some("disabled"))
+        .unwrap();
+    let promoted = journal
+        .iter()
+        .position(|r| {
+            r.event == AuditEvent::KekState
+                && r.to_state.as_deref() == Some("primary")
+                && r.reason.starts_with(&format!("kek {new}:"))
+        })
+        .unwrap();
+    assert!(
+        promoted < position(AuditEvent::Rewrapped).unwrap() && last_rewrap < disabled,
+        "promotion, then the rewrap, then the disable: {journal:?}"
+    );
+
     // The token in the vault is the one Plaid accepts; the first one Plaid issued is dead.
     let stored = vault.get(&outcome.item_id).await.unwrap();
     assert!(works(&*recorder, &stored.token).await);
