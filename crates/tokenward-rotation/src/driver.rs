@@ -327,7 +327,9 @@ impl<'a> Rotator<'a> {
     /// Takes the Item's lease, steps the machine with
     /// [`OperatorResolved`](crate::token::CredentialInput::OperatorResolved) and writes the new
     /// state with its audit record (`actor`, and `operator_resolved: <reason>` as the reason)
-    /// in one compare-and-swap write, then releases the lease. Plaid is not called. Resolving
+    /// in one compare-and-swap write, then releases the lease; for an `Orphaned` Item the
+    /// record and [`RotationReport::attempt`] name the attempt whose token was lost (found
+    /// through the journal's record of the orphaning). Plaid is not called. Resolving
     /// an Item already `Retired` changes nothing and writes nothing. An attempt that still
     /// holds a stashed token (a `Quarantined` Item) keeps it: the vault never drops a live
     /// token.
@@ -372,8 +374,8 @@ impl<'a> Rotator<'a> {
                 });
             }
         }
-        let state = match self.machine_state(&run).await {
-            Ok((state, _)) => state,
+        let state = match self.resolvable_state(&run).await {
+            Ok(state) => state,
             Err(err) => {
                 self.release(&mut run).await;
                 return Err(err);
@@ -386,6 +388,36 @@ impl<'a> Rotator<'a> {
         };
         let result = self.drive(&mut run, state, input).await;
         self.finish(run, attempt, result).await
+    }
+
+    /// The machine state of an Item an operator resolves. An `Orphaned` Item's attempt was
+    /// closed (`abandoned`) when it was orphaned; the journal's record of that change names
+    /// it, so the retirement is linked to the attempt whose token was lost.
+    async fn resolvable_state(&self, run: &Run) -> Result<CredentialState, DriverError> {
+        let (state, _) = self.machine_state(run).await?;
+        let CredentialState::Orphaned { attempt, since } = &state else {
+            return Ok(state);
+        };
+        if attempt.id.get() != 0 {
+            return Ok(state);
+        }
+        let journal = self.vault.audit(&run.item).await?;
+        let Some(id) = journal
+            .iter()
+            .rev()
+            .find(|r| r.to_state.as_deref() == Some("orphaned"))
+            .and_then(|r| r.attempt_id.clone())
+        else {
+            return Ok(state);
+        };
+        match self.vault.attempt(&id).await {
+            Ok(record) => Ok(CredentialState::Orphaned {
+                attempt: attempt_of(&record)?,
+                since: *since,
+            }),
+            Err(ReadError::AttemptNotFound(_)) => Ok(state),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Resumes one Item from what the store says (after a crash or a lost lease).

@@ -174,11 +174,10 @@ async fn an_orphaned_item_is_retired_with_who_and_why_in_the_journal() {
         .rotate(&f.item, RotationReason::Scheduled, &Actor::new("scheduler"))
         .await
         .unwrap();
-    assert!(
-        matches!(report.state, CredentialState::Orphaned { .. }),
-        "{:?}",
-        report.state
-    );
+    let CredentialState::Orphaned { attempt, .. } = &report.state else {
+        panic!("expected orphaned, got {:?}", report.state);
+    };
+    let lost_attempt = attempt.id;
     assert_eq!(f.stored().await, Stored::Orphaned);
 
     let resolved = f
@@ -195,6 +194,11 @@ async fn an_orphaned_item_is_retired_with_who_and_why_in_the_journal() {
         "{:?}",
         resolved.state
     );
+    assert_eq!(
+        resolved.attempt,
+        Some(lost_attempt),
+        "the lost attempt is named"
+    );
     assert!(!resolved.state.serves_traffic());
     assert_eq!(f.stored().await, Stored::Retired);
 
@@ -207,6 +211,14 @@ async fn an_orphaned_item_is_retired_with_who_and_why_in_the_journal() {
         record.reason,
         "operator_resolved: INC-1042: user relinked as a new Item"
     );
+    let orphaned_by = f
+        .journal()
+        .await
+        .into_iter()
+        .rfind(|r| r.to_state.as_deref() == Some("orphaned"))
+        .and_then(|r| r.attempt_id);
+    assert!(orphaned_by.is_some());
+    assert_eq!(record.attempt_id, orphaned_by, "linked to the lost attempt");
 
     // The lease was released: another worker can take the Item at once.
     let lease = f
