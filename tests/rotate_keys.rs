@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rotate_keys::{DEFAULT_BATCH, DEFAULT_ITEMS, Options};
-use tokenward_envelope::{Cipher, KeyState, Keyring};
-use tokenward_vault::{AuditNote, SqlVault, Timestamp, Vault};
+use tokenward_envelope::{Cipher, KeyState, KeyVersion, Keyring};
+use tokenward_vault::{AuditEvent, AuditNote, SqlVault, Timestamp, Vault};
 
 const ITEMS: u64 = 300;
 const BATCH: u32 = 64;
@@ -93,6 +93,7 @@ async fn a_small_vault_is_rewrapped_and_the_old_kek_disabled() {
         }
     }
     assert_eq!(opened, ITEMS);
+    assert_kek_records_in_order(&vault, summary.old_kek, summary.new_kek).await;
     vault.close().await;
 
     // The log: five numbered steps and a summary; counts, never a token.
@@ -114,6 +115,35 @@ async fn a_small_vault_is_rewrapped_and_the_old_kek_disabled() {
     ] {
         assert!(!text.contains(shape), "`{shape}` in the output:\n{text}");
     }
+}
+
+/// The KEK records in the order they happened: the first key as found, the new one staged
+/// then promoted (the old one decrypt-only), and the old one disabled last.
+async fn assert_kek_records_in_order(vault: &SqlVault, old: KeyVersion, new: KeyVersion) {
+    let (old, new) = (old.get(), new.get());
+    let kek_records: Vec<(String, String, String)> = vault
+        .audit_since(Timestamp::EPOCH, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == AuditEvent::KekState)
+        .map(|r| {
+            (
+                r.reason.split(':').next().unwrap_or_default().to_owned(),
+                r.from_state.unwrap_or_default(),
+                r.to_state.unwrap_or_default(),
+            )
+        })
+        .collect();
+    let expected = [
+        (format!("kek {old}"), "absent", "primary"),
+        (format!("kek {new}"), "absent", "staged"),
+        (format!("kek {old}"), "primary", "decrypt_only"),
+        (format!("kek {new}"), "staged", "primary"),
+        (format!("kek {old}"), "decrypt_only", "disabled"),
+    ]
+    .map(|(v, from, to)| (v, from.to_owned(), to.to_owned()));
+    assert_eq!(kek_records, expected);
 }
 
 /// A run cut short (100 of 150 Items seeded, the new KEK promoted, one rewrap batch done)
