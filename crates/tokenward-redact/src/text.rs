@@ -403,7 +403,7 @@ impl TextRules {
                 // `token_type=bearer expires_in_seconds=…` is not a credential: a bearer token
                 // must mix letters and digits.
                 let accept = if tag == Tag::BEARER {
-                    mixes_letters_and_digits
+                    looks_like_bearer_credential
                 } else {
                     any
                 };
@@ -628,8 +628,15 @@ fn any(_: &str) -> bool {
     true
 }
 
-fn mixes_letters_and_digits(v: &str) -> bool {
-    v.bytes().any(|b| b.is_ascii_digit()) && v.bytes().any(|b| b.is_ascii_alphabetic())
+/// Whether the value after `Bearer` looks like a credential rather than a word of prose
+/// (`token_type=bearer`, "the bearer credentials"): letters and digits mixed, or both cases
+/// over at least twelve bytes. A random 16-character base64 credential with no digit (about
+/// 3 % of them) is still caught by its mixed case.
+fn looks_like_bearer_credential(v: &str) -> bool {
+    let has = |f: fn(&u8) -> bool| v.as_bytes().iter().any(f);
+    let alpha = has(u8::is_ascii_alphabetic);
+    (alpha && has(u8::is_ascii_digit))
+        || (v.len() >= 12 && has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase))
 }
 
 /// Strings shorter than this many bytes cannot hold a match of any built-in value rule.
@@ -1050,6 +1057,10 @@ mod tests {
                 "Authorization: Bearer [REDACTED:http.bearer]",
             ),
             (
+                "Authorization: Bearer qWeRtYuIoPaSdFgH",
+                "Authorization: Bearer [REDACTED:http.bearer]",
+            ),
+            (
                 "Authorization: Basic dXNlcjpwYXNz",
                 "Authorization: Basic [REDACTED:http.authorization]",
             ),
@@ -1118,6 +1129,7 @@ mod tests {
         let clean = [
             "2024-01-15 amount=12.34 merchant=Uber item_id=eVBnVMp7zdTJLkRNr33Rs6zr7KNJqBFL9DrE6",
             "request_id=m8MDnv9okwxFNBV token_type=bearer total_tokens=123456789",
+            "present the bearer credentials to the gateway",
             "order 123456789 shipped",       // nine digits, bad checksum
             "phone 0114015330 and 01140153", // ten and eight digits
             "sandbox-access is a word; public-api-docs; link-production",
