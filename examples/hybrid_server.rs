@@ -16,9 +16,9 @@
 //! - **Listen address**: `--listen ADDR` or `LISTEN` (default `127.0.0.1:3000`).
 //! - **Plaid**: the `tokenward-sandbox` emulator in-process by default; with `PLAID_CLIENT_ID`
 //!   and `PLAID_SECRET` (and `PLAID_ENV=sandbox`, the default) Plaid's own sandbox.
-//! - **Vault**: `SQLite` in a temporary directory by default (`VAULT_SQLITE=path` keeps a file);
-//!   Postgres when `DATABASE_URL` is set. Keys from `TOKENWARD_KEYRING` /
-//!   `TOKENWARD_KEYRING_FILE`, or a keyring generated in memory.
+//! - **Vault** (and the users tables): `SQLite` in a temporary directory by default
+//!   (`VAULT_SQLITE=path` keeps a file); Postgres when `DATABASE_URL` is set. Keys from
+//!   `TOKENWARD_KEYRING` / `TOKENWARD_KEYRING_FILE`, or a keyring generated in memory.
 //! - **Cache**: with `REDIS_URL`, transaction metadata (`transaction_id`, `date`, `amount`,
 //!   `category`, `merchant`; nothing else passes the allow-list policy) for 5 minutes under
 //!   `tokenward:hybrid:tx:<item_id>`, and the vault's ciphertext cache in front of the store.
@@ -38,8 +38,9 @@
 //! - The **vault** (`tokenward-vault`) holds each Item's access token sealed under a per-record
 //!   DEK, bound to the Item and user; only the vault opens it, per request, and the token goes
 //!   nowhere but to Plaid.
-//! - A minimal **users table** (user id, creation time, Item ids) and the sessions live in this
-//!   process ([`Users`]); a fleet would keep them in its own database beside the vault.
+//! - A minimal **users table** (user id, creation time), the user's Item ids and the sessions
+//!   live in SQL beside the vault ([`Users`]): the same `SQLite` file, or the same Postgres
+//!   database. A session row holds a SHA-256 of the session id, never the id.
 //! - **Redis** (optional) holds transaction metadata with a TTL, written through
 //!   `tokenward-redact`'s allow-list policy, so a field added later fails closed.
 //!
@@ -53,7 +54,7 @@
 //! | `POST /api/link/exchange` | cookie, `{"public_token"}` | `{"linked", "item_id"}` |
 //! | `GET /api/dashboard` | cookie | accounts, spending, recent transactions (JSON) |
 //! | `POST /api/logout` | cookie | the session ended |
-//! | `DELETE /api/delete-me` | cookie | Items removed at Plaid; vault, cache, user erased |
+//! | `DELETE /api/delete-me` | cookie | Items removed at Plaid; vault, cache, user rows erased |
 //! | `POST /webhooks/plaid` | `Plaid-Verification`, body | verified (else 401), idempotent |
 //! | `POST /api/sandbox/fire_webhook` | cookie, `{"code"}` | a sandbox webhook per Item |
 //! | `POST /api/sandbox/reset_login` | cookie | `ITEM_LOGIN_REQUIRED` per Item |
@@ -66,11 +67,11 @@
 #[path = "server_support/mod.rs"]
 mod server_support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -81,6 +82,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, Duration as ChronoDuration};
 use serde::{Deserialize, Serialize};
+use sqlx::AnyPool;
+use sqlx::Row as _;
+use sqlx::any::AnyPoolOptions;
 use tokenward_envelope::Cipher;
 use tokenward_plaid::PlaidApi;
 use tokenward_plaid::models::{
@@ -130,7 +134,7 @@ pub struct Config {
     /// The URL Plaid sends this server's webhooks to.
     pub webhook_url: Option<String>,
     /// Users and sessions.
-    pub users: Arc<Users>,
+    pub users: Users,
     /// Session lifetime in seconds.
     pub session_ttl_secs: i64,
     /// The current time (Unix seconds), for sessions and the vault's journal. Webhook
@@ -154,7 +158,7 @@ impl std::fmt::Debug for Config {
 impl Config {
     /// A configuration with no cache, no webhook URL, a webhook verifier that fetches keys
     /// through `plaid`, one-day sessions, the system clock and the sandbox helpers on.
-    pub fn new(plaid: Arc<dyn PlaidApi>, vault: Arc<dyn Vault>) -> Self {
+    pub fn new(plaid: Arc<dyn PlaidApi>, vault: Arc<dyn Vault>, users: Users) -> Self {
         let verifier = WebhookVerifier::new(PlaidKeySource::new(Arc::clone(&plaid)));
         Config {
             plaid,
@@ -162,7 +166,7 @@ impl Config {
             cache: None,
             verifier: Arc::new(verifier),
             webhook_url: None,
-            users: Arc::new(Users::default()),
+            users,
             session_ttl_secs: DEFAULT_SESSION_TTL_SECS,
             clock: server_support::system_clock(),
             sandbox_helpers: true,
@@ -178,110 +182,235 @@ impl Config {
     }
 }
 
-/// The minimal users table and the sessions, in memory.
-#[derive(Debug, Default)]
-pub struct Users {
-    inner: Mutex<UsersInner>,
-}
-
-#[derive(Debug, Default)]
-struct UsersInner {
-    users: HashMap<String, UserRow>,
-    sessions: HashMap<String, Session>,
-}
-
-/// One user: when they signed up and the Items they linked.
+/// The minimal users table and the sessions, in SQL beside the vault (the same `SQLite` file,
+/// or the same Postgres database and schema). Tables are created on start if missing:
+///
+/// - `tw_example_users(user_id, created_at)`: one row per user;
+/// - `tw_example_user_items(user_id, item_id, linked_at)`: the Items a user linked (their
+///   tokens are in the vault, never here);
+/// - `tw_example_sessions(session_id_hash, user_id, expires_at)`: a SHA-256 of each session id,
+///   never the id itself, so a copy of the table signs nobody in.
 #[derive(Debug, Clone)]
-struct UserRow {
-    created_at: i64,
-    items: Vec<String>,
+pub struct Users {
+    pool: AnyPool,
 }
 
-#[derive(Debug)]
-struct Session {
-    user_id: String,
-    expires: i64,
+/// The tables, in SQL that `SQLite` and Postgres both accept.
+const USERS_SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS tw_example_users (
+        user_id TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tw_example_user_items (
+        user_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        linked_at BIGINT NOT NULL,
+        PRIMARY KEY (user_id, item_id))",
+    "CREATE TABLE IF NOT EXISTS tw_example_sessions (
+        session_id_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        expires_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS tw_example_sessions_user ON tw_example_sessions (user_id)",
+];
+
+/// The SHA-256 of a session id, in hex: what the sessions table stores.
+fn session_hash(session_id: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, session_id.as_bytes());
+    server_support::hex(digest.as_ref())
+}
+
+/// Logs a database failure (sqlx errors carry no bound values) and answers 500.
+fn db_error(e: &sqlx::Error) -> ApiError {
+    tracing::error!(error = %e, "users database");
+    ApiError::internal()
 }
 
 impl Users {
-    fn lock(&self) -> std::sync::MutexGuard<'_, UsersInner> {
-        // The table stays consistent across a panic in another request: every change is one
-        // insert or remove.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Connects to `url` (`sqlite://PATH?mode=rwc` or `postgres://…`, with the vault's
+    /// `search_path` if it has a schema) and creates the tables if missing.
+    ///
+    /// # Errors
+    ///
+    /// Connection and DDL errors.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        // The vault installs the same drivers; whichever comes first wins, and an error
+        // here only says they are installed already.
+        let _ =
+            sqlx::any::install_drivers(&[sqlx::postgres::any::DRIVER, sqlx::sqlite::any::DRIVER]);
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(url)
+            .await?;
+        for statement in USERS_SCHEMA {
+            sqlx::query(statement).execute(&pool).await?;
+        }
+        Ok(Users { pool })
     }
 
     /// A new user and a session for them: (user id, session id).
-    fn sign_up(&self, now: i64, ttl: i64) -> Result<(String, String), ApiError> {
+    async fn sign_up(&self, now: i64, ttl: i64) -> Result<(String, String), ApiError> {
         let user_id = format!("user-{}", random()?.get(..24).unwrap_or_default());
         let session_id = random()?;
-        let mut inner = self.lock();
-        inner.users.insert(
-            user_id.clone(),
-            UserRow {
-                created_at: now,
-                items: Vec::new(),
-            },
-        );
-        inner.sessions.insert(
-            session_id.clone(),
-            Session {
-                user_id: user_id.clone(),
-                expires: now.saturating_add(ttl),
-            },
-        );
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(&e))?;
+        sqlx::query("INSERT INTO tw_example_users (user_id, created_at) VALUES ($1, $2)")
+            .bind(&user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(&e))?;
+        sqlx::query(
+            "INSERT INTO tw_example_sessions (session_id_hash, user_id, expires_at) \
+             VALUES ($1, $2, $3)",
+        )
+        .bind(session_hash(&session_id))
+        .bind(&user_id)
+        .bind(now.saturating_add(ttl))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(&e))?;
+        tx.commit().await.map_err(|e| db_error(&e))?;
         Ok((user_id, session_id))
     }
 
-    /// The user of a live session; an expired one is dropped.
-    fn session_user(&self, session_id: &str, now: i64) -> Option<String> {
-        let mut inner = self.lock();
-        let session = inner.sessions.get(session_id)?;
-        if session.expires <= now {
-            inner.sessions.remove(session_id);
-            return None;
+    /// The user of a live session; an expired one is deleted.
+    async fn session_user(&self, session_id: &str, now: i64) -> Result<Option<String>, ApiError> {
+        let hash = session_hash(session_id);
+        let row = sqlx::query(
+            "SELECT s.user_id, s.expires_at FROM tw_example_sessions s \
+             JOIN tw_example_users u ON u.user_id = s.user_id WHERE s.session_id_hash = $1",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user_id: String = row.try_get("user_id").map_err(|e| db_error(&e))?;
+        let expires_at: i64 = row.try_get("expires_at").map_err(|e| db_error(&e))?;
+        if expires_at <= now {
+            self.end_session(session_id).await?;
+            return Ok(None);
         }
-        let user_id = session.user_id.clone();
-        inner.users.contains_key(&user_id).then_some(user_id)
+        Ok(Some(user_id))
     }
 
-    fn end_session(&self, session_id: &str) {
-        self.lock().sessions.remove(session_id);
+    async fn end_session(&self, session_id: &str) -> Result<(), ApiError> {
+        sqlx::query("DELETE FROM tw_example_sessions WHERE session_id_hash = $1")
+            .bind(session_hash(session_id))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(())
     }
 
-    fn add_item(&self, user_id: &str, item_id: &str) {
-        if let Some(user) = self.lock().users.get_mut(user_id) {
-            user.items.push(item_id.to_owned());
+    async fn add_item(&self, user_id: &str, item_id: &str, now: i64) -> Result<(), ApiError> {
+        sqlx::query(
+            "INSERT INTO tw_example_user_items (user_id, item_id, linked_at) VALUES ($1, $2, $3)",
+        )
+        .bind(user_id)
+        .bind(item_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
+        Ok(())
+    }
+
+    /// The user's Item ids, oldest link first.
+    async fn items(&self, user_id: &str) -> Result<Vec<String>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT item_id FROM tw_example_user_items WHERE user_id = $1 \
+             ORDER BY linked_at, item_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
+        rows.iter()
+            .map(|row| row.try_get("item_id").map_err(|e| db_error(&e)))
+            .collect()
+    }
+
+    /// Deletes the user, their Item rows and every session of theirs, in one transaction.
+    async fn delete(&self, user_id: &str) -> Result<(), ApiError> {
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(&e))?;
+        for table in [
+            "tw_example_sessions",
+            "tw_example_user_items",
+            "tw_example_users",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error(&e))?;
         }
+        tx.commit().await.map_err(|e| db_error(&e))
     }
 
-    fn items(&self, user_id: &str) -> Vec<String> {
-        self.lock()
-            .users
-            .get(user_id)
-            .map(|u| u.items.clone())
-            .unwrap_or_default()
-    }
-
-    /// Deletes the user and every session of theirs.
-    fn delete(&self, user_id: &str) {
-        let mut inner = self.lock();
-        inner.users.remove(user_id);
-        inner.sessions.retain(|_, s| s.user_id != user_id);
+    async fn count(&self, sql: &str, user_id: Option<&str>) -> Result<i64, sqlx::Error> {
+        let mut query = sqlx::query(sql);
+        if let Some(user_id) = user_id {
+            query = query.bind(user_id.to_owned());
+        }
+        query.fetch_one(&self.pool).await?.try_get(0)
     }
 
     /// How many users there are.
-    pub fn user_count(&self) -> usize {
-        self.lock().users.len()
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn user_count(&self) -> Result<i64, sqlx::Error> {
+        self.count("SELECT COUNT(*) FROM tw_example_users", None)
+            .await
     }
 
     /// How many sessions there are (live or not yet noticed to be expired).
-    pub fn session_count(&self) -> usize {
-        self.lock().sessions.len()
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn session_count(&self) -> Result<i64, sqlx::Error> {
+        self.count("SELECT COUNT(*) FROM tw_example_sessions", None)
+            .await
+    }
+
+    /// How many rows of any of the tables name `user_id` (0 once they are deleted).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn rows_of(&self, user_id: &str) -> Result<i64, sqlx::Error> {
+        let mut total = 0;
+        for table in [
+            "tw_example_sessions",
+            "tw_example_user_items",
+            "tw_example_users",
+        ] {
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1");
+            total += self.count(&sql, Some(user_id)).await?;
+        }
+        Ok(total)
     }
 
     /// When `user_id` signed up, if they exist.
-    pub fn created_at(&self, user_id: &str) -> Option<i64> {
-        self.lock().users.get(user_id).map(|u| u.created_at)
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn created_at(&self, user_id: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query("SELECT created_at FROM tw_example_users WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 }
 
@@ -465,16 +594,21 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     let setup = server_support::plaid_from_env().await?;
     let cipher = Cipher::new(Arc::new(server_support::keyring_from_env()?));
 
-    // The vault: Postgres, an SQLite file, or SQLite in a temporary directory.
+    // The vault: Postgres, an SQLite file, or SQLite in a temporary directory. The users and
+    // sessions tables live beside it: the same database, or the same file.
     let scratch = tempfile::tempdir()?;
-    let store = if let Ok(url) = std::env::var("DATABASE_URL") {
-        tracing::info!("vault: Postgres");
-        SqlVault::postgres(&url, cipher).await?
+    let (store, users) = if let Ok(url) = std::env::var("DATABASE_URL") {
+        tracing::info!("vault and users: Postgres");
+        (
+            SqlVault::postgres(&url, cipher).await?,
+            Users::connect(&url).await?,
+        )
     } else {
         let path = std::env::var_os("VAULT_SQLITE")
             .map_or_else(|| scratch.path().join("vault.db"), Into::into);
-        tracing::info!(path = %path.display(), "vault: SQLite");
-        SqlVault::sqlite_file(&path, cipher).await?
+        tracing::info!(path = %path.display(), "vault and users: SQLite");
+        let store = SqlVault::sqlite_file(&path, cipher).await?;
+        (store, Users::connect(&sqlite_url(&path)?).await?)
     };
     let redis_url = std::env::var("REDIS_URL").ok();
     let vault: Arc<dyn Vault> = match &redis_url {
@@ -487,7 +621,7 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
 
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let mut config = Config::new(setup.api, vault);
+    let mut config = Config::new(setup.api, vault, users);
     if let Some(url) = &redis_url {
         config.cache = Some(TxCache::connect(url, "tokenward:hybrid:", DEFAULT_CACHE_TTL).await?);
         tracing::info!("transaction metadata cache: Redis");
@@ -504,6 +638,16 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     Ok(())
 }
 
+/// An sqlx URL for the `SQLite` file at `path` (created if missing).
+fn sqlite_url(path: &std::path::Path) -> Result<String, &'static str> {
+    let path = path.to_str().ok_or("the SQLite path must be UTF-8")?;
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3F")
+        .replace('#', "%23");
+    Ok(format!("sqlite://{escaped}?mode=rwc"))
+}
+
 type AppState = State<Arc<Config>>;
 
 // ---------------------------------------------------------------------------------------------
@@ -515,7 +659,7 @@ struct SignedIn {
     session_id: String,
 }
 
-fn signed_in(config: &Config, headers: &HeaderMap) -> Result<SignedIn, ApiError> {
+async fn signed_in(config: &Config, headers: &HeaderMap) -> Result<SignedIn, ApiError> {
     let unauthorized = || ApiError::unauthorized().clearing(SESSION_COOKIE);
     let session_id =
         server_support::read_cookie(headers, SESSION_COOKIE).ok_or_else(unauthorized)?;
@@ -523,7 +667,7 @@ fn signed_in(config: &Config, headers: &HeaderMap) -> Result<SignedIn, ApiError>
         tracing::info!("session refused: malformed id");
         return Err(unauthorized());
     }
-    let Some(user_id) = config.users.session_user(&session_id, config.now()) else {
+    let Some(user_id) = config.users.session_user(&session_id, config.now()).await? else {
         tracing::info!("session refused: unknown or expired");
         return Err(unauthorized());
     };
@@ -534,16 +678,19 @@ fn signed_in(config: &Config, headers: &HeaderMap) -> Result<SignedIn, ApiError>
 }
 
 /// The signed-in user, or a new user with a new session: (user id, the new session's id).
-fn user_or_sign_up(
+async fn user_or_sign_up(
     config: &Config,
     headers: &HeaderMap,
 ) -> Result<(String, Option<String>), ApiError> {
-    if let Ok(user) = signed_in(config, headers) {
-        return Ok((user.user_id, None));
+    match signed_in(config, headers).await {
+        Ok(user) => return Ok((user.user_id, None)),
+        Err(e) if e.status() != StatusCode::UNAUTHORIZED => return Err(e),
+        Err(_) => {}
     }
     let (user_id, session_id) = config
         .users
-        .sign_up(config.now(), config.session_ttl_secs)?;
+        .sign_up(config.now(), config.session_ttl_secs)
+        .await?;
     tracing::info!(user_id = %user_id, "user signed up");
     Ok((user_id, Some(session_id)))
 }
@@ -563,7 +710,7 @@ struct LinkTokenView {
 
 async fn link_token(State(config): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
     // Signed in, or a new user with a new session.
-    let (user_id, new_session) = user_or_sign_up(&config, &headers)?;
+    let (user_id, new_session) = user_or_sign_up(&config, &headers).await?;
     let mut request = LinkTokenCreateRequest::new(
         "tokenward hybrid server",
         "en",
@@ -649,7 +796,10 @@ async fn link_item(
             tracing::error!(error = %e, "vault insert failed");
             ApiError::internal()
         })?;
-    config.users.add_item(user_id, item_id.as_str());
+    config
+        .users
+        .add_item(user_id, item_id.as_str(), config.now())
+        .await?;
     tracing::info!(
         item_id = %item_id.as_str(),
         request_id = %response.request_id,
@@ -663,7 +813,7 @@ async fn exchange(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let user = signed_in(&config, &headers)?;
+    let user = signed_in(&config, &headers).await?;
     let body: ExchangeBody = server_support::parse_body(&body)?;
     let public_token = PublicToken::new(body.public_token)
         .map_err(|_| ApiError::bad_request("invalid_public_token"))?;
@@ -810,7 +960,7 @@ async fn load_dashboard(config: &Config, user_id: &str) -> Result<Dashboard, Api
     let mut transactions = Vec::new();
     let mut hits = (0, 0);
     let mut items = Vec::new();
-    for item_id in config.users.items(user_id) {
+    for item_id in config.users.items(user_id).await? {
         items.push(load_item(config, &item_id, &mut transactions, &mut hits).await?);
     }
     let mut totals: BTreeMap<String, f64> = BTreeMap::new();
@@ -845,7 +995,7 @@ async fn load_dashboard(config: &Config, user_id: &str) -> Result<Dashboard, Api
 }
 
 async fn dashboard(State(config): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
-    let user = signed_in(&config, &headers)?;
+    let user = signed_in(&config, &headers).await?;
     let dashboard = load_dashboard(&config, &user.user_id).await?;
     tracing::info!(
         items = dashboard.items.len(),
@@ -981,12 +1131,17 @@ fn page_html(dashboard: Option<&Dashboard>, sandbox_helpers: bool) -> String {
 }
 
 async fn page(State(config): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Ok(user) = signed_in(&config, &headers) {
-        let dashboard = load_dashboard(&config, &user.user_id).await?;
-        return Ok(html(
-            StatusCode::OK,
-            page_html(Some(&dashboard), config.sandbox_helpers),
-        ));
+    match signed_in(&config, &headers).await {
+        Ok(user) => {
+            let dashboard = load_dashboard(&config, &user.user_id).await?;
+            return Ok(html(
+                StatusCode::OK,
+                page_html(Some(&dashboard), config.sandbox_helpers),
+            ));
+        }
+        // The database failed: a 500, not a signed-out page.
+        Err(e) if e.status() != StatusCode::UNAUTHORIZED => return Err(e),
+        Err(_) => {}
     }
     let mut page = html(StatusCode::OK, page_html(None, config.sandbox_helpers));
     if server_support::read_cookie(&headers, SESSION_COOKIE).is_some() {
@@ -1012,7 +1167,7 @@ fn see_other(cookie: Option<HeaderValue>) -> Response {
 
 /// The page's "Link a sandbox bank": sign up if needed, then what Link and the exchange do.
 async fn demo_link(State(config): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
-    let (user_id, session_id) = user_or_sign_up(&config, &headers)?;
+    let (user_id, session_id) = user_or_sign_up(&config, &headers).await?;
     let cookie = session_id.map(|id| session_cookie(&config, &id));
     let public_token = create_sandbox_public_token(&config).await?;
     link_item(&config, &user_id, public_token).await?;
@@ -1020,7 +1175,7 @@ async fn demo_link(State(config): AppState, headers: HeaderMap) -> Result<Respon
 }
 
 async fn demo_delete_me(State(config): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
-    let user = signed_in(&config, &headers)?;
+    let user = signed_in(&config, &headers).await?;
     erase(&config, &user).await?;
     Ok(see_other(Some(server_support::clear_cookie(
         SESSION_COOKIE,
@@ -1031,8 +1186,8 @@ async fn demo_delete_me(State(config): AppState, headers: HeaderMap) -> Result<R
 // Logout and deletion.
 
 async fn logout(State(config): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
-    let user = signed_in(&config, &headers)?;
-    config.users.end_session(&user.session_id);
+    let user = signed_in(&config, &headers).await?;
+    config.users.end_session(&user.session_id).await?;
     let mut reply = server_support::json_response(&serde_json::json!({ "logged_out": true }));
     reply.headers_mut().append(
         header::SET_COOKIE,
@@ -1046,7 +1201,7 @@ async fn logout(State(config): AppState, headers: HeaderMap) -> Result<Response,
 /// local is erased, so a retry can still remove the Item (erasing first would orphan it at
 /// Plaid with no token left to remove it).
 async fn erase(config: &Config, user: &SignedIn) -> Result<usize, ApiError> {
-    let items = config.users.items(&user.user_id);
+    let items = config.users.items(&user.user_id).await?;
     let mut removed = 0;
     for item_id in &items {
         let id = ItemId::new(item_id.as_str()).map_err(|_| ApiError::internal())?;
@@ -1093,13 +1248,13 @@ async fn erase(config: &Config, user: &SignedIn) -> Result<usize, ApiError> {
             cache.invalidate(item_id).await;
         }
     }
-    config.users.delete(&user.user_id);
+    config.users.delete(&user.user_id).await?;
     tracing::info!(items = erasure.items.len(), removed, "user erased");
     Ok(removed)
 }
 
 async fn delete_me(State(config): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
-    let user = signed_in(&config, &headers)?;
+    let user = signed_in(&config, &headers).await?;
     let removed = erase(&config, &user).await?;
     let mut reply = server_support::json_response(
         &serde_json::json!({ "deleted": true, "items_removed": removed }),
@@ -1233,7 +1388,7 @@ async fn sandbox_fire_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let user = signed_in(&config, &headers)?;
+    let user = signed_in(&config, &headers).await?;
     let body: FireBody = server_support::parse_body(&body)?;
     let code = match body.code.as_str() {
         "SYNC_UPDATES_AVAILABLE" => SandboxWebhookCode::SyncUpdatesAvailable,
@@ -1243,7 +1398,7 @@ async fn sandbox_fire_webhook(
         _ => return Err(ApiError::bad_request("unsupported_code")),
     };
     let mut fired = 0;
-    for item_id in config.users.items(&user.user_id) {
+    for item_id in config.users.items(&user.user_id).await? {
         let stored = token_of(&config, &item_id).await?;
         let request = SandboxItemFireWebhookRequest::new(stored, code.clone());
         config
@@ -1264,9 +1419,9 @@ async fn sandbox_reset_login(
     State(config): AppState,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let user = signed_in(&config, &headers)?;
+    let user = signed_in(&config, &headers).await?;
     let mut reset = 0;
-    for item_id in config.users.items(&user.user_id) {
+    for item_id in config.users.items(&user.user_id).await? {
         let stored = token_of(&config, &item_id).await?;
         config
             .plaid

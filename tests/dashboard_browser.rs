@@ -49,7 +49,7 @@ use tokenward_vault::{ItemId, SqlVault, Vault};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-use hybrid_server::{Config, SESSION_COOKIE};
+use hybrid_server::{Config, SESSION_COOKIE, Users};
 
 const CLIENT_ID: &str = "5f1c2b3a4d5e6f7a8b9c0d1e";
 const SECRET: &str = tokenward_testkit::canary::PLAID_SECRET;
@@ -461,7 +461,13 @@ async fn dashboard_in_headless_chromium() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let origin = format!("http://{addr}");
-    let mut config = Config::new(Arc::clone(&plaid), Arc::clone(&vault));
+    let users = Users::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("vault.db").to_str().unwrap()
+    ))
+    .await
+    .unwrap();
+    let mut config = Config::new(Arc::clone(&plaid), Arc::clone(&vault), users);
     config.webhook_url = Some(format!("{origin}/webhooks/plaid"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(hybrid_server::serve(listener, config, async move {

@@ -8,8 +8,10 @@
 //!
 //! The `SQLite` variant always runs. The Redis variant (transaction metadata and vault
 //! ciphertext cached, own key prefix) runs when `TOKENWARD_TEST_REDIS_URL` is set, the
-//! Postgres one (own schema) when `TOKENWARD_TEST_POSTGRES_URL` is set; otherwise they skip
-//! and say so, and fail under `CI=true`.
+//! Postgres one (vault and users tables in a schema of the run's own, dropped at the end) when
+//! `TOKENWARD_TEST_POSTGRES_URL` is set; otherwise they skip and say so, and fail under
+//! `CI=true`. The users tables hold a session's SHA-256, never its id, and `delete-me` leaves
+//! no row naming the user.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -340,9 +342,11 @@ struct Fixture {
     cache: Option<TxCache>,
     redis: Option<redis::aio::MultiplexedConnection>,
     verifier: Arc<WebhookVerifier>,
-    users: Arc<Users>,
+    users: Users,
     now: Arc<AtomicI64>,
-    _dir: tempfile::TempDir,
+    /// The Postgres URL and this run's schema, dropped by [`Fixture::finish`].
+    postgres: Option<(String, String)>,
+    dir: tempfile::TempDir,
 }
 
 impl Fixture {
@@ -368,22 +372,26 @@ impl Fixture {
         );
         let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));
         let dir = tempfile::tempdir().unwrap();
-        let store = match backend {
+        let (store, users, postgres) = match backend {
             Backend::Sqlite | Backend::SqliteWithRedis => {
-                SqlVault::sqlite_file(dir.path().join("vault.db"), cipher)
-                    .await
-                    .unwrap()
+                // The users tables in the vault's file, as the example does by default.
+                let path = dir.path().join("vault.db");
+                let store = SqlVault::sqlite_file(&path, cipher).await.unwrap();
+                let url = format!("sqlite://{}?mode=rwc", path.to_str().unwrap());
+                (store, Users::connect(&url).await.unwrap(), None)
             }
             Backend::Postgres => {
-                // One schema for this test, apart from every other test's; Item ids are random
-                // and the run erases its users, so runs never collide and nothing accumulates.
-                SqlVault::postgres_in_schema(
-                    postgres_url.unwrap(),
-                    Some("tw_example_hybrid_server"),
-                    cipher,
-                )
-                .await
-                .unwrap()
+                // A schema of this run's own for the vault and the users tables, dropped at
+                // the end: parallel runs never collide and nothing accumulates.
+                let url = postgres_url.unwrap();
+                let schema = format!("tw_example_hybrid_{}", &random_hex()[..16]);
+                let store = SqlVault::postgres_in_schema(url, Some(&schema), cipher)
+                    .await
+                    .unwrap();
+                let separator = if url.contains('?') { '&' } else { '?' };
+                let users_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+                let users = Users::connect(&users_url).await.unwrap();
+                (store, users, Some((url.to_owned(), schema)))
             }
         };
         let (vault, cache, redis): (Arc<dyn Vault>, _, _) = match redis_url {
@@ -418,18 +426,22 @@ impl Fixture {
             cache,
             redis,
             verifier,
-            users: Arc::new(Users::default()),
+            users,
             now: Arc::new(AtomicI64::new(now)),
-            _dir: dir,
+            postgres,
+            dir,
         }
     }
 
     /// A server configuration over the shared state, sending Plaid's webhooks to `webhook_url`.
     fn config(&self, webhook_url: &str) -> Config {
-        let mut config = Config::new(Arc::clone(&self.plaid), Arc::clone(&self.vault));
+        let mut config = Config::new(
+            Arc::clone(&self.plaid),
+            Arc::clone(&self.vault),
+            self.users.clone(),
+        );
         config.cache.clone_from(&self.cache);
         config.verifier = Arc::clone(&self.verifier);
-        config.users = Arc::clone(&self.users);
         config.webhook_url = Some(webhook_url.to_owned());
         let now = Arc::clone(&self.now);
         config.clock = Arc::new(move || now.load(Ordering::SeqCst));
@@ -465,6 +477,35 @@ impl Fixture {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("the {code} webhook was never answered");
+    }
+
+    /// Stops the emulator and drops this run's Postgres schema.
+    async fn finish(self) {
+        self.sandbox.shutdown().await;
+        self.users.close().await;
+        if let Some((url, schema)) = &self.postgres {
+            let pool = sqlx::AnyPool::connect(url).await.unwrap();
+            sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            let left = sqlx::query("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+                .bind(schema.as_str())
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            assert!(left.is_none(), "the schema is still there");
+            pool.close().await;
+        }
+    }
+
+    /// Every byte of the `SQLite` files (the vault's and the users tables, WAL included).
+    fn sqlite_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        bytes
     }
 
     async fn redis_exists(&self, key: &str) -> bool {
@@ -588,7 +629,7 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     let link_token = reply.json()["link_token"].as_str().unwrap().to_owned();
     transcript.secret(&link_token);
     transcript.record("link token", &reply, Some(&link_token));
-    assert_eq!(fixture.users.user_count(), 1);
+    assert_eq!(fixture.users.user_count().await.unwrap(), 1);
 
     // Asking again with the session keeps the user.
     let reply = http(addr, "POST", "/api/link/token", Some(&session), "").await;
@@ -597,7 +638,7 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     let again = reply.json()["link_token"].as_str().unwrap().to_owned();
     transcript.secret(&again);
     transcript.record("link token again", &reply, Some(&again));
-    assert_eq!(fixture.users.user_count(), 1);
+    assert_eq!(fixture.users.user_count().await.unwrap(), 1);
 
     let reply = http(addr, "POST", "/api/sandbox/public_token", None, "").await;
     let public_token = reply.json()["public_token"].as_str().unwrap().to_owned();
@@ -626,6 +667,21 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     assert_eq!(reply.status, 200, "{}", reply.body);
     transcript.record("dashboard", &reply, None);
     let dashboard = reply.json();
+    let user_id = dashboard["user_id"].as_str().unwrap().to_owned();
+    // The users tables: the user, their Item, one session (the second request reused it).
+    assert_eq!(fixture.users.rows_of(&user_id).await.unwrap(), 3);
+    if backend != Backend::Postgres {
+        // The sessions table holds a SHA-256 of the session id, never the id.
+        let bytes = fixture.sqlite_bytes();
+        let hash = ring::digest::digest(&ring::digest::SHA256, session.as_bytes());
+        let hash = hash.as_ref().iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+        let holds = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(holds(&hash), "no session hash in the database");
+        assert!(!holds(&session), "a session id is in the database");
+    }
     assert_eq!(dashboard["cache"], if cached { "miss" } else { "off" });
     let item = &dashboard["items"][0];
     assert_eq!(item["item_id"], item_id.as_str());
@@ -922,8 +978,10 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     let reply = http(addr, "GET", "/api/dashboard", Some(&session), "").await;
     assert_refused(&reply, "dashboard after delete-me");
     transcript.record("dashboard after delete-me", &reply, None);
-    // The second user (logged out) and the third (expired) are still there; the first is not.
-    assert_eq!(fixture.users.user_count(), 2);
+    // The second user (logged out) and the third (expired) are still there; the first is not,
+    // and no row of the users tables names them.
+    assert_eq!(fixture.users.user_count().await.unwrap(), 2);
+    assert_eq!(fixture.users.rows_of(&user_id).await.unwrap(), 0);
     // Leave the store as found: the second user's Item goes too.
     let owner = fixture
         .vault
@@ -942,7 +1000,7 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     assert!(logs.contains("webhook rejected"), "{logs}");
     assert!(logs.contains("user erased"), "{logs}");
     transcript.check(&logs, 30);
-    fixture.sandbox.shutdown().await;
+    fixture.finish().await;
 }
 
 /// The page's forms, as a browser without JavaScript uses them: link (signing up), link a
@@ -967,7 +1025,7 @@ async fn page_forms_without_javascript() {
     assert_eq!(reply.status, 303);
     assert_eq!(reply.header("set-cookie"), None, "the session is kept");
     transcript.record("demo link again", &reply, None);
-    assert_eq!(fixture.users.user_count(), 1);
+    assert_eq!(fixture.users.user_count().await.unwrap(), 1);
 
     let reply = call(&router, "GET", "/", Some(&session), &[], b"").await;
     assert_eq!(reply.status, 200);
@@ -1004,7 +1062,7 @@ async fn page_forms_without_javascript() {
     assert_eq!(reply.status, 303);
     assert_eq!(reply.session_cookie().as_deref(), Some(""));
     transcript.record("demo delete-me", &reply, None);
-    assert_eq!(fixture.users.user_count(), 0);
+    assert_eq!(fixture.users.user_count().await.unwrap(), 0);
     for item_id in &item_ids {
         assert!(matches!(
             fixture
@@ -1022,7 +1080,7 @@ async fn page_forms_without_javascript() {
     transcript.record("page after delete-me", &reply, None);
 
     transcript.check(&logs.text(), 8);
-    fixture.sandbox.shutdown().await;
+    fixture.finish().await;
 }
 
 #[tokio::test]
