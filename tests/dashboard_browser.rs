@@ -8,6 +8,8 @@
 //! from outside loopback (resource timing), that script cannot read the session cookie, and that
 //! the page source holds no token, secret or session id. A screenshot is written to
 //! `target/tmp/dashboard_browser.png` for people to look at, after checking it is a real PNG.
+//! Last, the page's "Delete my data" button is clicked: the browser is signed out, its cookie
+//! deleted, and the user's rows and Item are gone.
 //!
 //! chromedriver comes from `TOKENWARD_TEST_CHROMEDRIVER`, else `PATH` (`eval "$(bash
 //! scripts/browser)"` installs and exports it). Without it the test skips and says so, and fails
@@ -467,7 +469,7 @@ async fn dashboard_in_headless_chromium() {
     ))
     .await
     .unwrap();
-    let mut config = Config::new(Arc::clone(&plaid), Arc::clone(&vault), users);
+    let mut config = Config::new(Arc::clone(&plaid), Arc::clone(&vault), users.clone());
     config.webhook_url = Some(format!("{origin}/webhooks/plaid"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(hybrid_server::serve(listener, config, async move {
@@ -646,6 +648,51 @@ async fn dashboard_in_headless_chromium() {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard_browser.png");
     std::fs::write(&out, &png).unwrap();
     eprintln!("screenshot: {}", out.display());
+
+    // "Delete my data", clicked: the page's form erases the user and signs the browser out.
+    let button = browser
+        .command(
+            "POST",
+            "/element",
+            Some(json!({
+                "using": "css selector",
+                "value": "form[action='/demo/delete-me'] button",
+            })),
+        )
+        .await;
+    let element = button
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_owned();
+    browser
+        .command(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    let mut signed_out = false;
+    for _ in 0..100 {
+        let text = browser.script("return document.body.innerText;").await;
+        if text.as_str().unwrap_or_default().contains("Not signed in") {
+            signed_out = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(signed_out, "the page did not sign out after Delete my data");
+    assert_eq!(users.user_count().await.unwrap(), 0);
+    assert_eq!(users.session_count().await.unwrap(), 0);
+    assert!(
+        vault
+            .get(&ItemId::new(item_id.as_str()).unwrap())
+            .await
+            .is_err()
+    );
+    let cookies = browser.command("GET", "/cookie", None).await;
+    assert_eq!(cookies, json!([]), "the session cookie was deleted");
 
     drop(browser);
     drop(driver);
