@@ -33,8 +33,8 @@
 )]
 #[path = "../examples/hybrid_server.rs"]
 mod hybrid_server;
+mod support;
 
-use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,143 +44,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokenward_envelope::{Cipher, Keyring};
-use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi};
-use tokenward_redact::{ClientId, ClientSecret};
-use tokenward_sandbox::Sandbox;
+use tokenward_plaid::PlaidApi;
 use tokenward_vault::{ItemId, SqlVault, Vault};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 use hybrid_server::{Config, SESSION_COOKIE, Users};
-
-const CLIENT_ID: &str = "5f1c2b3a4d5e6f7a8b9c0d1e";
-const SECRET: &str = tokenward_testkit::canary::PLAID_SECRET;
-
-// ---------------------------------------------------------------------------------------------
-// A minimal HTTP/1.1 client (one request per connection, read to EOF).
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-fn parse_reply(raw: &[u8]) -> Reply {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = std::str::from_utf8(&raw[..end]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    assert!(status_line.starts_with("HTTP/1.1 "), "{status_line}");
-    let status = status_line[9..12].parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .map(|line| {
-            let (n, v) = line.split_once(':').unwrap();
-            (n.trim().to_ascii_lowercase(), v.trim().to_owned())
-        })
-        .collect();
-    let mut reply = Reply {
-        status,
-        headers,
-        body: raw[end + 4..].to_vec(),
-    };
-    if reply
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        reply.body = dechunk(&reply.body);
-    } else if let Some(length) = reply.header("content-length") {
-        let length: usize = length.parse().unwrap();
-        assert_eq!(reply.body.len(), length, "body length");
-    }
-    reply
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size_text = std::str::from_utf8(&raw[..line_end]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            return body;
-        }
-        body.extend_from_slice(&raw[..size]);
-        raw = &raw[size + 2..];
-    }
-}
-
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        let _ = write!(request, "{name}: {value}\r\n");
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.unwrap();
-    // chromedriver keeps the connection open despite `Connection: close`: read what the head
-    // announces, not to EOF.
-    let mut raw = Vec::new();
-    let mut buf = vec![0_u8; 16 * 1024];
-    loop {
-        if complete(&raw) {
-            break;
-        }
-        let n = stream.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-    }
-    parse_reply(&raw)
-}
-
-/// Whether `raw` holds a whole response: the head and the body its head announces.
-fn complete(raw: &[u8]) -> bool {
-    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-    let body = &raw[end + 4..];
-    for line in head.split("\r\n") {
-        if let Some(length) = line.strip_prefix("content-length:") {
-            return body.len() >= length.trim().parse::<usize>().unwrap();
-        }
-        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
-            return body.ends_with(b"0\r\n\r\n");
-        }
-    }
-    false
-}
+use support::{SECRET, complete, request};
 
 // ---------------------------------------------------------------------------------------------
 // chromedriver and a `WebDriver` session.
@@ -224,7 +93,7 @@ impl Driver {
         // Ready when /status says so (polled for up to 20 s).
         for _ in 0..200 {
             if TcpStream::connect(driver.addr).await.is_ok() {
-                let reply = http(driver.addr, "GET", "/status", &[], "").await;
+                let reply = request(driver.addr, "GET", "/status", &[], "").await;
                 if reply.status == 200 && reply.json()["value"]["ready"] == true {
                     return driver;
                 }
@@ -270,7 +139,7 @@ impl Browser {
                 }
             }
         });
-        let reply = http(
+        let reply = request(
             driver.addr,
             "POST",
             "/session",
@@ -296,7 +165,7 @@ impl Browser {
         } else {
             &[]
         };
-        let reply = http(self.driver, method, &path, headers, &body).await;
+        let reply = request(self.driver, method, &path, headers, &body).await;
         let mut value = reply.json();
         assert_eq!(
             reply.status, 200,
@@ -406,12 +275,6 @@ fn png_size(png: &[u8]) -> (u32, u32) {
 // ---------------------------------------------------------------------------------------------
 // The test.
 
-fn session_cookie(reply: &Reply) -> String {
-    let set = reply.header("set-cookie").expect("a session cookie");
-    let value = set.strip_prefix(&format!("{SESSION_COOKIE}=")).unwrap();
-    value.split(';').next().unwrap().to_owned()
-}
-
 fn money(amount: &Value, currency: &Value) -> String {
     match amount.as_f64() {
         Some(a) => format!("{a:.2} {}", currency.as_str().unwrap_or_default()),
@@ -435,24 +298,8 @@ async fn dashboard_in_headless_chromium() {
     };
 
     // The server on loopback, against the emulator, over an SQLite vault.
-    let sandbox = Sandbox::builder()
-        .credentials(
-            &ClientId::new(CLIENT_ID).unwrap(),
-            &ClientSecret::new(SECRET).unwrap(),
-        )
-        .start()
-        .await
-        .unwrap();
-    let plaid: Arc<dyn PlaidApi> = Arc::new(
-        HttpPlaidClient::builder()
-            .environment(Environment::Custom(sandbox.base_url()))
-            .credentials(
-                ClientId::new(CLIENT_ID).unwrap(),
-                ClientSecret::new(SECRET).unwrap(),
-            )
-            .build()
-            .unwrap(),
-    );
+    let sandbox = support::emulator(None).await;
+    let plaid: Arc<dyn PlaidApi> = Arc::new(support::plaid_client(&sandbox));
     let dir = tempfile::tempdir().unwrap();
     let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));
     let vault: Arc<dyn Vault> = Arc::new(
@@ -478,17 +325,17 @@ async fn dashboard_in_headless_chromium() {
 
     // Sign up and link an Item through the HTTP API; keep every secret the test saw.
     let mut secrets = vec![SECRET.to_owned()];
-    let reply = http(addr, "POST", "/api/link/token", &[], "").await;
+    let reply = request(addr, "POST", "/api/link/token", &[], "").await;
     assert_eq!(reply.status, 200);
-    let session = session_cookie(&reply);
+    let session = reply.session_cookie().expect("a session cookie");
     let cookie = format!("{SESSION_COOKIE}={session}");
     secrets.push(session.clone());
     secrets.push(reply.json()["link_token"].as_str().unwrap().to_owned());
-    let reply = http(addr, "POST", "/api/sandbox/public_token", &[], "").await;
+    let reply = request(addr, "POST", "/api/sandbox/public_token", &[], "").await;
     let public_token = reply.json()["public_token"].as_str().unwrap().to_owned();
     secrets.push(public_token.clone());
     let body = json!({ "public_token": public_token }).to_string();
-    let reply = http(
+    let reply = request(
         addr,
         "POST",
         "/api/link/exchange",
@@ -496,12 +343,7 @@ async fn dashboard_in_headless_chromium() {
         &body,
     )
     .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
     let item_id = reply.json()["item_id"].as_str().unwrap().to_owned();
     let token = vault
         .get(&ItemId::new(item_id.as_str()).unwrap())
@@ -509,7 +351,7 @@ async fn dashboard_in_headless_chromium() {
         .unwrap()
         .token;
     secrets.push(token.expose_secret().to_owned());
-    let reply = http(addr, "GET", "/api/dashboard", &[("Cookie", &cookie)], "").await;
+    let reply = request(addr, "GET", "/api/dashboard", &[("Cookie", &cookie)], "").await;
     assert_eq!(reply.status, 200);
     let dashboard = reply.json();
     let accounts = dashboard["items"][0]["accounts"]

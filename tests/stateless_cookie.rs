@@ -22,147 +22,25 @@
 )]
 #[path = "../examples/stateless_cookie.rs"]
 mod stateless_cookie;
+mod support;
 
-use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use secrecy::ExposeSecret as _;
-use serde_json::Value;
 use stateless_cookie::{COOKIE_PURPOSE, Config, SESSION_COOKIE};
+use support::{Logs, Reply, SECRET, Transcript, assert_refused, capture_logs, http};
 use tokenward_envelope::{Cipher, Context, Envelope, Keyring};
 use tokenward_plaid::models::AccountsGetRequest;
-use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi};
-use tokenward_redact::{AccessToken, ClientId, ClientSecret};
+use tokenward_plaid::{HttpPlaidClient, PlaidApi};
+use tokenward_redact::AccessToken;
 use tokenward_sandbox::Sandbox;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
-use tower::ServiceExt as _;
+use tokio::net::TcpListener;
 
-const CLIENT_ID: &str = "5f1c2b3a4d5e6f7a8b9c0d1e";
-const SECRET: &str = tokenward_testkit::canary::PLAID_SECRET;
 /// The server's clock starts here (2026-01-01T00:00:00Z); the test moves it.
 const START: i64 = 1_767_225_600;
-
-/// An HTTP response as the test keeps it.
-#[derive(Debug, Clone)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The value of the session cookie this reply sets, if any.
-    fn session_cookie(&self) -> Option<String> {
-        let set = self.header("set-cookie")?;
-        let value = set.strip_prefix(&format!("{SESSION_COOKIE}="))?;
-        Some(value.split(';').next().unwrap_or_default().to_owned())
-    }
-
-    /// Status, headers (the sealed cookie value blanked) and body: what a leak scan reads.
-    fn scan_text(&self) -> String {
-        let mut text = format!("{}\n", self.status);
-        for (name, value) in &self.headers {
-            let value = match self.session_cookie() {
-                Some(cookie) if !cookie.is_empty() && name.eq_ignore_ascii_case("set-cookie") => {
-                    value.replace(&cookie, "<sealed>")
-                }
-                _ => value.clone(),
-            };
-            let _ = writeln!(text, "{name}: {value}");
-        }
-        text + &self.body
-    }
-}
-
-/// Everything the server said, and the secrets to look for in it.
-#[derive(Default)]
-struct Transcript {
-    /// (label, reply, the one secret this reply may legitimately carry).
-    replies: Vec<(String, Reply, Option<String>)>,
-    secrets: Vec<String>,
-}
-
-impl Transcript {
-    fn record(&mut self, label: &str, reply: &Reply, allowed: Option<&str>) {
-        self.replies
-            .push((label.to_owned(), reply.clone(), allowed.map(str::to_owned)));
-    }
-
-    fn secret(&mut self, value: &str) {
-        assert!(value.len() > 20, "{value}");
-        self.secrets.push(value.to_owned());
-    }
-
-    fn check(&self, logs: &str, min_replies: usize) {
-        assert!(
-            self.replies.len() >= min_replies,
-            "too few replies recorded"
-        );
-        for secret in &self.secrets {
-            for (label, reply, allowed) in &self.replies {
-                if allowed.as_deref() == Some(secret.as_str()) {
-                    continue;
-                }
-                assert!(
-                    !reply.scan_text().contains(secret.as_str()),
-                    "a secret leaked in the reply to {label}"
-                );
-            }
-            assert!(
-                !logs.contains(secret.as_str()),
-                "a secret leaked in the log"
-            );
-        }
-    }
-}
-
-/// Captured log output of the redacting formatter.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Installs the same redacting formatter the example uses, writing into `logs`, for this
-/// thread (the tests run on a current-thread runtime, so the server's tasks log here too).
-fn capture_logs(logs: &Logs) -> tracing::subscriber::DefaultGuard {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    let writer = logs.clone();
-    let layer =
-        tokenward_redact::integrations::redacting_fmt_layer(tokenward_redact::Policy::plaid())
-            .with_writer(move || writer.clone());
-    tracing::subscriber::set_default(tracing_subscriber::registry().with(layer))
-}
 
 struct Fixture {
     sandbox: Sandbox,
@@ -173,23 +51,8 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Self {
-        let sandbox = Sandbox::builder()
-            .credentials(
-                &ClientId::new(CLIENT_ID).unwrap(),
-                &ClientSecret::new(SECRET).unwrap(),
-            )
-            .seed(7)
-            .start()
-            .await
-            .unwrap();
-        let plaid = HttpPlaidClient::builder()
-            .environment(Environment::Custom(sandbox.base_url()))
-            .credentials(
-                ClientId::new(CLIENT_ID).unwrap(),
-                ClientSecret::new(SECRET).unwrap(),
-            )
-            .build()
-            .unwrap();
+        let sandbox = support::emulator(Some(7)).await;
+        let plaid = support::plaid_client(&sandbox);
         Fixture {
             sandbox,
             plaid: Arc::new(plaid),
@@ -236,85 +99,7 @@ async fn call(
     cookie: Option<&str>,
     body: &str,
 ) -> Reply {
-    let mut request = Request::builder().method(method).uri(path);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", format!("{SESSION_COOKIE}={cookie}"));
-    }
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::from(body.to_owned())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
-        .collect();
-    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
-}
-
-/// A minimal HTTP/1.1 client: one request per connection (`Connection: close`), the whole
-/// response read to EOF. Enough for a server that always sends `Content-Length`.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    body: &str,
-) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(cookie) = cookie {
-        let _ = write!(request, "Cookie: {SESSION_COOKIE}={cookie}\r\n");
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    assert!(status_line.starts_with("HTTP/1.1 "), "{status_line}");
-    let status = status_line[9..12].parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .map(|line| {
-            let (n, v) = line.split_once(':').unwrap();
-            (n.trim().to_ascii_lowercase(), v.trim().to_owned())
-        })
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map_or(0, |(_, v)| v.parse().unwrap());
-    assert_eq!(body.len(), length, "body length");
-    Reply {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-/// Asserts a 401 that also deletes the session cookie.
-fn assert_refused(reply: &Reply, label: &str) {
-    assert_eq!(reply.status, 401, "{label}: {}", reply.body);
-    assert_eq!(reply.session_cookie().as_deref(), Some(""), "{label}");
-    assert!(
-        reply.header("set-cookie").unwrap().contains("Max-Age=0"),
-        "{label}"
-    );
+    support::call(router, method, path, cookie, &[], body).await
 }
 
 /// Asserts the cookie attributes the example promises.
