@@ -88,10 +88,10 @@ use sqlx::any::AnyPoolOptions;
 use tokenward_envelope::Cipher;
 use tokenward_plaid::PlaidApi;
 use tokenward_plaid::models::{
-    AccountBase, AccountsGetRequest, CountryCode, ItemPublicTokenExchangeRequest,
-    ItemRemoveRequest, LinkTokenCreateRequest, LinkTokenCreateUser, Product,
-    SandboxItemFireWebhookRequest, SandboxItemResetLoginRequest, SandboxPublicTokenCreateRequest,
-    SandboxWebhookCode, Transaction, TransactionsGetRequest,
+    AccountsGetRequest, CountryCode, ItemPublicTokenExchangeRequest, ItemRemoveRequest,
+    LinkTokenCreateRequest, LinkTokenCreateUser, Product, SandboxItemFireWebhookRequest,
+    SandboxItemResetLoginRequest, SandboxPublicTokenCreateRequest, SandboxWebhookCode, Transaction,
+    TransactionsGetRequest,
 };
 use tokenward_plaid::webhooks::{PlaidKeySource, VerifyError, WebhookEvent, WebhookVerifier};
 use tokenward_redact::{AccessToken, Policy, PublicToken};
@@ -101,7 +101,7 @@ use tokenward_vault::{
 };
 use tokio::net::TcpListener;
 
-use server_support::{ApiError, Clock, html_escape as esc};
+use server_support::{AccountView, ApiError, Clock, html_escape as esc};
 
 /// The session cookie: a random session id, nothing else.
 pub const SESSION_COOKIE: &str = "__Host-tw_sid";
@@ -825,35 +825,6 @@ async fn exchange(
 
 // ---------------------------------------------------------------------------------------------
 // The dashboard.
-
-/// An account as the browser sees it.
-#[derive(Debug, Serialize)]
-struct AccountView {
-    account_id: String,
-    name: String,
-    mask: Option<String>,
-    #[serde(rename = "type")]
-    account_type: String,
-    subtype: Option<String>,
-    current: Option<f64>,
-    available: Option<f64>,
-    currency: Option<String>,
-}
-
-impl From<&AccountBase> for AccountView {
-    fn from(a: &AccountBase) -> Self {
-        AccountView {
-            account_id: a.account_id.clone(),
-            name: a.name.clone(),
-            mask: a.mask.clone(),
-            account_type: a.account_type.as_str().to_owned(),
-            subtype: a.subtype.as_ref().map(|s| s.as_str().to_owned()),
-            current: a.balances.current,
-            available: a.balances.available,
-            currency: a.balances.iso_currency_code.clone(),
-        }
-    }
-}
 
 #[derive(Debug, Serialize)]
 struct ItemView {

@@ -80,14 +80,14 @@ use serde::{Deserialize, Serialize};
 use tokenward_envelope::{Cipher, Context, Envelope};
 use tokenward_plaid::PlaidApi;
 use tokenward_plaid::models::{
-    AccountBase, AccountsGetRequest, CountryCode, ItemPublicTokenExchangeRequest,
-    ItemRemoveRequest, LinkTokenCreateRequest, LinkTokenCreateUser, Product,
-    SandboxPublicTokenCreateRequest, TransactionsGetRequest,
+    AccountsGetRequest, CountryCode, ItemPublicTokenExchangeRequest, ItemRemoveRequest,
+    LinkTokenCreateRequest, LinkTokenCreateUser, Product, SandboxPublicTokenCreateRequest,
+    TransactionsGetRequest,
 };
 use tokenward_redact::{AccessToken, PublicToken};
 use tokio::net::TcpListener;
 
-use server_support::{ApiError, Clock};
+use server_support::{AccountView, ApiError, Clock};
 
 /// The cookie that carries the sealed token.
 pub const SESSION_COOKIE: &str = "__Host-tw_session";
@@ -330,35 +330,6 @@ async fn exchange(State(config): AppState, body: Bytes) -> Result<Response, ApiE
         server_support::set_cookie(SESSION_COOKIE, &cookie, config.session_ttl_secs),
     );
     Ok(reply)
-}
-
-/// An account as the browser sees it.
-#[derive(Serialize)]
-struct AccountView {
-    account_id: String,
-    name: String,
-    mask: Option<String>,
-    #[serde(rename = "type")]
-    account_type: String,
-    subtype: Option<String>,
-    current: Option<f64>,
-    available: Option<f64>,
-    currency: Option<String>,
-}
-
-impl From<&AccountBase> for AccountView {
-    fn from(a: &AccountBase) -> Self {
-        AccountView {
-            account_id: a.account_id.clone(),
-            name: a.name.clone(),
-            mask: a.mask.clone(),
-            account_type: a.account_type.as_str().to_owned(),
-            subtype: a.subtype.as_ref().map(|s| s.as_str().to_owned()),
-            current: a.balances.current,
-            available: a.balances.available,
-            currency: a.balances.iso_currency_code.clone(),
-        }
-    }
 }
 
 async fn accounts(State(config): AppState, headers: HeaderMap) -> Result<Response, ApiError> {

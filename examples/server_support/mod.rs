@@ -1,6 +1,7 @@
 //! What the `stateless_cookie` and `hybrid_server` examples share: the Plaid connection (the
 //! in-process emulator or Plaid's sandbox), the listen address, redacted tracing, random ids,
-//! cookies, JSON errors that never echo input, security headers and HTML escaping.
+//! cookies, JSON errors that never echo input, the account view, security headers and HTML
+//! escaping.
 #![allow(
     dead_code,
     reason = "shared by two examples, each of which uses a part"
@@ -16,8 +17,10 @@ use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokenward_envelope::Keyring;
+use tokenward_plaid::models::AccountBase;
 use tokenward_plaid::{Environment, ErrorCode, HttpPlaidClient, PlaidApi};
 use tokenward_redact::{ClientId, ClientSecret, Policy};
 use tokenward_sandbox::Sandbox;
@@ -285,7 +288,7 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
 }
 
 /// A JSON response of `value` (our own view types: no secret fields by construction).
-pub(crate) fn json_response<T: serde::Serialize>(value: &T) -> Response {
+pub(crate) fn json_response<T: Serialize>(value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => {
             let mut response = (StatusCode::OK, body).into_response();
@@ -296,6 +299,35 @@ pub(crate) fn json_response<T: serde::Serialize>(value: &T) -> Response {
             response
         }
         Err(_) => ApiError::internal().into_response(),
+    }
+}
+
+/// An account as the browser sees it: names, type and balances, never a token.
+#[derive(Debug, Serialize)]
+pub(crate) struct AccountView {
+    pub(crate) account_id: String,
+    pub(crate) name: String,
+    pub(crate) mask: Option<String>,
+    #[serde(rename = "type")]
+    pub(crate) account_type: String,
+    pub(crate) subtype: Option<String>,
+    pub(crate) current: Option<f64>,
+    pub(crate) available: Option<f64>,
+    pub(crate) currency: Option<String>,
+}
+
+impl From<&AccountBase> for AccountView {
+    fn from(a: &AccountBase) -> Self {
+        AccountView {
+            account_id: a.account_id.clone(),
+            name: a.name.clone(),
+            mask: a.mask.clone(),
+            account_type: a.account_type.as_str().to_owned(),
+            subtype: a.subtype.as_ref().map(|s| s.as_str().to_owned()),
+            current: a.balances.current,
+            available: a.balances.available,
+            currency: a.balances.iso_currency_code.clone(),
+        }
     }
 }
 
