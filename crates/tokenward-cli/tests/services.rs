@@ -27,7 +27,7 @@ use tokenward_plaid::models::{
     ItemGetRequest, ItemPublicTokenExchangeRequest, Product, SandboxItemFireWebhookRequest,
     SandboxPublicTokenCreateRequest, SandboxWebhookCode,
 };
-use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi};
+use tokenward_plaid::{HttpPlaidClient, PlaidApi};
 use tokenward_redact::{AccessToken, ClientId, ClientSecret};
 use tokenward_sandbox::{ManualClock, Sandbox};
 use tokenward_vault::{AuditNote, ItemId, SqlVault, Timestamp, UserId, Vault};
@@ -113,13 +113,9 @@ async fn run(cli: &Cli, args: &[&str], stdin: &[u8]) -> Run {
     run
 }
 
+/// A client of the emulator with the default timeout and retry policy.
 fn client(base_url: &str) -> HttpPlaidClient {
-    HttpPlaidClient::builder()
-        .environment(Environment::Custom(base_url.to_owned()))
-        .credentials(
-            ClientId::new(CLIENT_ID).unwrap(),
-            ClientSecret::new(SECRET).unwrap(),
-        )
+    tokenward_testkit::plaid::builder(base_url, CLIENT_ID, SECRET)
         .build()
         .unwrap()
 }
@@ -764,12 +760,7 @@ async fn sandbox_serves_until_stopped() {
             .starts_with("public-sandbox-")
     );
     // Other credentials are refused.
-    let wrong = HttpPlaidClient::builder()
-        .environment(Environment::Custom(base_url.clone()))
-        .credentials(
-            ClientId::new(CLIENT_ID).unwrap(),
-            ClientSecret::new("another-secret-1234").unwrap(),
-        )
+    let wrong = tokenward_testkit::plaid::builder(&base_url, CLIENT_ID, "another-secret-1234")
         .build()
         .unwrap();
     assert!(

@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokenward_envelope::{Cipher, KeyVersion, Keyring};
 use tokenward_plaid::models as m;
-use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi, RetryPolicy};
-use tokenward_redact::{AccessToken, ClientId, ClientSecret};
+use tokenward_plaid::{HttpPlaidClient, PlaidApi};
+use tokenward_redact::AccessToken;
 use tokenward_rotation::{Actor, Clock, RotationReason, Rotator, RotatorConfig};
 use tokenward_sandbox::{FaultPlan, Sandbox};
 use tokenward_vault::{
@@ -509,21 +509,7 @@ async fn case(sandbox: &Sandbox, api: &HttpPlaidClient, fault: Fault, crash_at: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_every_vault_write_ends_where_plaid_says() {
     let sandbox = Sandbox::builder().seed(17).start().await.unwrap();
-    let api = HttpPlaidClient::builder()
-        .environment(Environment::Custom(sandbox.base_url()))
-        .credentials(
-            ClientId::new("sweep").unwrap(),
-            ClientSecret::new("sweep-secret").unwrap(),
-        )
-        .timeout(Duration::from_secs(10))
-        .retry_policy(RetryPolicy::new(
-            3,
-            Duration::from_millis(1),
-            Duration::from_millis(5),
-            Duration::from_secs(5),
-        ))
-        .build()
-        .unwrap();
+    let api = tokenward_testkit::plaid::client(&sandbox.base_url(), "sweep", "sweep-secret");
     let mut orphaned = 0;
     let mut rotated = 0;
     for fault in [

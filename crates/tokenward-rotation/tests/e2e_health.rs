@@ -37,7 +37,7 @@ use tokenward_plaid::models::{
     SandboxItemResetLoginRequest, SandboxPublicTokenCreateRequest, SandboxWebhookCode,
 };
 use tokenward_plaid::webhooks::{PlaidKeySource, VerifiedWebhook, VerifyError, WebhookVerifier};
-use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi, RetryPolicy};
+use tokenward_plaid::{HttpPlaidClient, PlaidApi};
 use tokenward_redact::{AccessToken, ClientId, ClientSecret};
 use tokenward_rotation::health::{HealthCommand, HealthState, rotation_allowed};
 use tokenward_rotation::token::CredentialState;
@@ -95,23 +95,11 @@ async fn fixture() -> Fixture {
         .start()
         .await
         .unwrap();
-    let api = Arc::new(
-        HttpPlaidClient::builder()
-            .environment(Environment::Custom(sandbox.base_url()))
-            .credentials(
-                ClientId::new(CLIENT_ID).unwrap(),
-                ClientSecret::new(SECRET).unwrap(),
-            )
-            .timeout(Duration::from_secs(10))
-            .retry_policy(RetryPolicy::new(
-                3,
-                Duration::from_millis(1),
-                Duration::from_millis(5),
-                Duration::from_secs(5),
-            ))
-            .build()
-            .unwrap(),
-    );
+    let api = Arc::new(tokenward_testkit::plaid::client(
+        &sandbox.base_url(),
+        CLIENT_ID,
+        SECRET,
+    ));
     let api_dyn: Arc<dyn PlaidApi> = api.clone();
     let verifier = WebhookVerifier::new(PlaidKeySource::new(api_dyn));
     let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));

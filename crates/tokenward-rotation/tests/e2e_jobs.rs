@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use tokenward_envelope::{Cipher, KeyVersion, Keyring};
 use tokenward_plaid::models as m;
-use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi, RetryPolicy};
-use tokenward_redact::{AccessToken, ClientId, ClientSecret};
+use tokenward_plaid::{HttpPlaidClient, PlaidApi};
+use tokenward_redact::AccessToken;
 use tokenward_rotation::health::HealthEvent;
 use tokenward_rotation::rewrap::{Progress, RewrapPolicy, RewrapState};
 use tokenward_rotation::token::CredentialState;
@@ -29,21 +29,7 @@ use tokenward_sandbox::Sandbox;
 use tokenward_vault::{AuditNote, ItemId, LeaseOwner, SqlVault, Timestamp, UserId, Vault};
 
 fn client(base_url: &str) -> HttpPlaidClient {
-    HttpPlaidClient::builder()
-        .environment(Environment::Custom(base_url.to_owned()))
-        .credentials(
-            ClientId::new("rotation-tests").unwrap(),
-            ClientSecret::new("rotation-tests-secret").unwrap(),
-        )
-        .timeout(Duration::from_secs(10))
-        .retry_policy(RetryPolicy::new(
-            3,
-            Duration::from_millis(1),
-            Duration::from_millis(5),
-            Duration::from_secs(5),
-        ))
-        .build()
-        .unwrap()
+    tokenward_testkit::plaid::client(base_url, "rotation-tests", "rotation-tests-secret")
 }
 
 fn now() -> Timestamp {

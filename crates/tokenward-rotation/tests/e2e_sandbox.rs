@@ -31,8 +31,8 @@ use tokenward_plaid::models::{
     ItemAccessTokenInvalidateRequest, ItemGetRequest, ItemPublicTokenExchangeRequest, Product,
     SandboxPublicTokenCreateRequest,
 };
-use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi, RetryPolicy};
-use tokenward_redact::{AccessToken, ClientId, ClientSecret};
+use tokenward_plaid::{HttpPlaidClient, PlaidApi};
+use tokenward_redact::AccessToken;
 use tokenward_rotation::token::{Alert, CredentialState};
 use tokenward_rotation::{
     Actor, AlertEvent, Clock, RotationReason, Rotator, RotatorConfig, TokenVersion,
@@ -55,19 +55,9 @@ struct Fixture {
 }
 
 fn client(base_url: &str, timeout: Duration) -> HttpPlaidClient {
-    HttpPlaidClient::builder()
-        .environment(Environment::Custom(base_url.to_owned()))
-        .credentials(
-            ClientId::new("rotation-tests").unwrap(),
-            ClientSecret::new("rotation-tests-secret").unwrap(),
-        )
+    tokenward_testkit::plaid::builder(base_url, "rotation-tests", "rotation-tests-secret")
         .timeout(timeout)
-        .retry_policy(RetryPolicy::new(
-            3,
-            Duration::from_millis(1),
-            Duration::from_millis(5),
-            Duration::from_secs(5),
-        ))
+        .retry_policy(tokenward_testkit::plaid::short_retries(3))
         .build()
         .unwrap()
 }

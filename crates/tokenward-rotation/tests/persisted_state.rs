@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokenward_envelope::{Cipher, KeyVersion, Keyring};
-use tokenward_plaid::{Environment, HttpPlaidClient, RetryPolicy};
-use tokenward_redact::{AccessToken, ClientId, ClientSecret};
+use tokenward_plaid::HttpPlaidClient;
+use tokenward_redact::AccessToken;
 use tokenward_rotation::HealthDriver;
 use tokenward_rotation::health::{HealthEvent, HealthState};
 use tokenward_rotation::kek::KekState;
@@ -59,19 +59,9 @@ fn note(reason: &str) -> AuditNote {
 }
 
 fn client(base_url: &str) -> HttpPlaidClient {
-    HttpPlaidClient::builder()
-        .environment(Environment::Custom(base_url.to_owned()))
-        .credentials(
-            ClientId::new("rotation-tests").unwrap(),
-            ClientSecret::new("rotation-tests-secret").unwrap(),
-        )
+    tokenward_testkit::plaid::builder(base_url, "rotation-tests", "rotation-tests-secret")
         .timeout(Duration::from_secs(10))
-        .retry_policy(RetryPolicy::new(
-            1,
-            Duration::from_millis(1),
-            Duration::from_millis(5),
-            Duration::from_secs(5),
-        ))
+        .retry_policy(tokenward_testkit::plaid::short_retries(1))
         .build()
         .unwrap()
 }

@@ -26,8 +26,8 @@ use tokenward_envelope::{Cipher, Keyring};
 use tokenward_plaid::models::{
     ItemPublicTokenExchangeRequest, Product, SandboxPublicTokenCreateRequest,
 };
-use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi, RetryPolicy};
-use tokenward_redact::{AccessToken, ClientId, ClientSecret};
+use tokenward_plaid::{HttpPlaidClient, PlaidApi};
+use tokenward_redact::AccessToken;
 use tokenward_rotation::token::CredentialState;
 use tokenward_rotation::{Actor, DriverError, RotationReason, Rotator, RotatorConfig};
 use tokenward_sandbox::{FaultPlan, Sandbox};
@@ -52,21 +52,11 @@ fn now() -> Timestamp {
 
 async fn fixture() -> Fixture {
     let sandbox = Sandbox::builder().seed(11).start().await.unwrap();
-    let api = HttpPlaidClient::builder()
-        .environment(Environment::Custom(sandbox.base_url()))
-        .credentials(
-            ClientId::new("resolve-tests").unwrap(),
-            ClientSecret::new("resolve-tests-secret").unwrap(),
-        )
-        .timeout(Duration::from_secs(10))
-        .retry_policy(RetryPolicy::new(
-            3,
-            Duration::from_millis(1),
-            Duration::from_millis(5),
-            Duration::from_secs(5),
-        ))
-        .build()
-        .unwrap();
+    let api = tokenward_testkit::plaid::client(
+        &sandbox.base_url(),
+        "resolve-tests",
+        "resolve-tests-secret",
+    );
     let created = api
         .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new(
             "ins_109508",

@@ -8,6 +8,9 @@
 //! [`webhook`]: a local webhook listener on loopback that hands each delivery (the
 //! `Plaid-Verification` header and the raw body) to the test.
 //!
+//! [`plaid`]: Plaid clients for tests, pointed at a local emulator with the test's credentials,
+//! a 10-second timeout and short retries.
+//!
 //! [`corpus`]: replay a fuzz target's seed corpus (`fuzz/corpus/<target>/`) and deterministic
 //! mutations of it through a fuzz hook on stable Rust, failing with the input in hex when the
 //! hook panics.
@@ -23,4 +26,5 @@
 pub mod canary;
 pub mod corpus;
 pub mod leaks;
+pub mod plaid;
 pub mod webhook;
