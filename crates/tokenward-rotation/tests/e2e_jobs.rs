@@ -10,9 +10,12 @@
     reason = "test code: failures should be loud"
 )]
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::now;
 use tokenward_envelope::{Cipher, KeyVersion, Keyring};
 use tokenward_plaid::models as m;
 use tokenward_plaid::{HttpPlaidClient, PlaidApi};
@@ -30,10 +33,6 @@ use tokenward_vault::{AuditNote, ItemId, LeaseOwner, SqlVault, Timestamp, UserId
 
 fn client(base_url: &str) -> HttpPlaidClient {
     tokenward_testkit::plaid::client(base_url, "rotation-tests", "rotation-tests-secret")
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now()).unwrap()
 }
 
 fn dup(token: &AccessToken) -> AccessToken {

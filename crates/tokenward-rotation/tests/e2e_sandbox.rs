@@ -22,15 +22,14 @@
     reason = "test code: failures should be loud"
 )]
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokenward_envelope::{Cipher, Keyring};
-use tokenward_plaid::models::{
-    ItemAccessTokenInvalidateRequest, ItemGetRequest, ItemPublicTokenExchangeRequest, Product,
-    SandboxPublicTokenCreateRequest,
-};
+use support::now;
+use tokenward_plaid::models::{ItemAccessTokenInvalidateRequest, ItemGetRequest};
 use tokenward_plaid::{HttpPlaidClient, PlaidApi};
 use tokenward_redact::AccessToken;
 use tokenward_rotation::token::{Alert, CredentialState};
@@ -39,8 +38,7 @@ use tokenward_rotation::{
 };
 use tokenward_sandbox::{FaultPlan, Sandbox};
 use tokenward_vault::{
-    AttemptId, AttemptStatus, AuditNote, BeginAttempt, ItemId, LeaseOwner, SqlVault, Timestamp,
-    UserId, Vault,
+    AttemptId, AttemptStatus, AuditNote, BeginAttempt, ItemId, LeaseOwner, SqlVault, Vault,
 };
 
 const INVALIDATE: &str = "/item/access_token/invalidate";
@@ -66,43 +64,16 @@ fn dup(token: &AccessToken) -> AccessToken {
     AccessToken::new(token.expose_secret()).unwrap()
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now()).unwrap()
-}
-
 async fn fixture(timeout: Duration) -> Fixture {
     let sandbox = Sandbox::builder().seed(7).start().await.unwrap();
     let api = client(&sandbox.base_url(), timeout);
-    let created = api
-        .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new(
-            "ins_109508",
-            vec![Product::Transactions],
-        ))
-        .await
-        .unwrap();
-    let exchanged = api
-        .item_public_token_exchange(&ItemPublicTokenExchangeRequest::new(created.public_token))
-        .await
-        .unwrap();
-    let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));
-    let vault = SqlVault::sqlite_memory(cipher).await.unwrap();
-    let item = ItemId::new(exchanged.item_id.clone()).unwrap();
-    vault
-        .insert_item(
-            &item,
-            &UserId::new("user-1").unwrap(),
-            &exchanged.access_token,
-            &AuditNote::new("test", "exchanged").unwrap(),
-            now(),
-        )
-        .await
-        .unwrap();
+    let (vault, item, token) = support::linked_item(&api).await;
     Fixture {
         sandbox,
         api,
         vault,
         item,
-        first_token: exchanged.access_token,
+        first_token: token,
         alerts: Arc::new(Mutex::new(Vec::new())),
     }
 }

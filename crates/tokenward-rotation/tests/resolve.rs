@@ -19,21 +19,19 @@
     reason = "test code: failures should be loud"
 )]
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
-use tokenward_envelope::{Cipher, Keyring};
-use tokenward_plaid::models::{
-    ItemPublicTokenExchangeRequest, Product, SandboxPublicTokenCreateRequest,
-};
-use tokenward_plaid::{HttpPlaidClient, PlaidApi};
+use support::now;
+use tokenward_plaid::HttpPlaidClient;
 use tokenward_redact::AccessToken;
 use tokenward_rotation::token::CredentialState;
 use tokenward_rotation::{Actor, DriverError, RotationReason, Rotator, RotatorConfig};
 use tokenward_sandbox::{FaultPlan, Sandbox};
 use tokenward_vault::{
     AuditEvent, AuditNote, AuditRecord, CredentialState as Stored, ItemId, LeaseError, LeaseOwner,
-    SqlVault, StateChange, Timestamp, UserId, Vault,
+    SqlVault, StateChange, Vault,
 };
 
 const INVALIDATE: &str = "/item/access_token/invalidate";
@@ -46,10 +44,6 @@ struct Fixture {
     token: AccessToken,
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now()).unwrap()
-}
-
 async fn fixture() -> Fixture {
     let sandbox = Sandbox::builder().seed(11).start().await.unwrap();
     let api = tokenward_testkit::plaid::client(
@@ -57,36 +51,13 @@ async fn fixture() -> Fixture {
         "resolve-tests",
         "resolve-tests-secret",
     );
-    let created = api
-        .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new(
-            "ins_109508",
-            vec![Product::Transactions],
-        ))
-        .await
-        .unwrap();
-    let exchanged = api
-        .item_public_token_exchange(&ItemPublicTokenExchangeRequest::new(created.public_token))
-        .await
-        .unwrap();
-    let cipher = Cipher::new(Arc::new(Keyring::generate().unwrap()));
-    let vault = SqlVault::sqlite_memory(cipher).await.unwrap();
-    let item = ItemId::new(exchanged.item_id.clone()).unwrap();
-    vault
-        .insert_item(
-            &item,
-            &UserId::new("user-1").unwrap(),
-            &exchanged.access_token,
-            &AuditNote::new("test", "exchanged").unwrap(),
-            now(),
-        )
-        .await
-        .unwrap();
+    let (vault, item, token) = support::linked_item(&api).await;
     Fixture {
         sandbox,
         api,
         vault,
         item,
-        token: exchanged.access_token,
+        token,
     }
 }
 
