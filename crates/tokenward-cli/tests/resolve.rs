@@ -12,58 +12,18 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Cli, keyring, keyring_strings};
-use tokenward_envelope::{Cipher, Keyring};
+use support::{Cli, Setup, now, open_vault, token};
 use tokenward_redact::AccessToken;
 use tokenward_vault::{
-    AuditEvent, AuditNote, CredentialState, ItemId, LeaseOwner, SqlVault, StateChange, Timestamp,
-    UserId, Vault,
+    AuditEvent, AuditNote, CredentialState, ItemId, LeaseOwner, StateChange, UserId, Vault,
 };
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    keyring: PathBuf,
-    vault: PathBuf,
-    cli: Cli,
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now()).unwrap()
-}
-
-fn token(n: u32) -> String {
-    format!("access-sandbox-00000000-0000-4000-8000-{n:012}")
-}
-
-async fn open_vault(setup: &Setup) -> SqlVault {
-    let keyring = Keyring::load_file(&setup.keyring).unwrap();
-    SqlVault::sqlite_file(&setup.vault, Cipher::new(Arc::new(keyring)))
-        .await
-        .unwrap()
-}
 
 /// A keyring, a vault with one Item per state given (`item-0`, `item-1`, …), and the binary
 /// configured for both and nothing else.
 async fn setup(states: &[CredentialState]) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let keyring = keyring(dir.path());
-    let vault = dir.path().join("vault.db");
-    let mut cli = Cli::new()
-        .env("TOKENWARD_KEYRING_FILE", keyring.display().to_string())
-        .env("TOKENWARD_VAULT_URL", format!("sqlite:{}", vault.display()));
-    for secret in keyring_strings(&keyring) {
-        cli.plant(secret);
-    }
-    let mut setup = Setup {
-        _dir: dir,
-        keyring,
-        vault,
-        cli,
-    };
+    let mut setup = support::setup();
     let store = open_vault(&setup).await;
     for (n, state) in (0u32..).zip(states) {
         let item = ItemId::new(format!("item-{n}")).unwrap();

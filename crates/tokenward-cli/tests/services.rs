@@ -15,13 +15,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use support::{Cli, Run, keyring, keyring_strings};
+use support::{Cli, Run, Setup, keyring_strings, now, open_vault, token};
 use tokenward_envelope::{Cipher, KeyVersion, Keyring};
 use tokenward_plaid::models::{
     ItemGetRequest, ItemPublicTokenExchangeRequest, Product, SandboxItemFireWebhookRequest,
@@ -30,50 +30,16 @@ use tokenward_plaid::models::{
 use tokenward_plaid::{HttpPlaidClient, PlaidApi};
 use tokenward_redact::{AccessToken, ClientId, ClientSecret};
 use tokenward_sandbox::{ManualClock, Sandbox};
-use tokenward_vault::{AuditNote, ItemId, SqlVault, Timestamp, UserId, Vault};
+use tokenward_vault::{AuditNote, ItemId, SqlVault, UserId, Vault};
 
 const CLIENT_ID: &str = "cli-tests";
 const SECRET: &str = "cli-tests-secret-0a9b8c7d6e5f";
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    keyring: PathBuf,
-    vault: PathBuf,
-    cli: Cli,
-}
-
+/// The shared setup, with the client secret planted too.
 fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let keyring = keyring(dir.path());
-    let vault = dir.path().join("vault.db");
-    let mut cli = Cli::new()
-        .env("TOKENWARD_KEYRING_FILE", keyring.display().to_string())
-        .env("TOKENWARD_VAULT_URL", format!("sqlite:{}", vault.display()));
-    for secret in keyring_strings(&keyring) {
-        cli.plant(secret);
-    }
-    cli.plant(SECRET);
-    Setup {
-        _dir: dir,
-        keyring,
-        vault,
-        cli,
-    }
-}
-
-async fn open_vault(setup: &Setup) -> SqlVault {
-    let keyring = Keyring::load_file(&setup.keyring).unwrap();
-    SqlVault::sqlite_file(&setup.vault, Cipher::new(Arc::new(keyring)))
-        .await
-        .unwrap()
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now()).unwrap()
-}
-
-fn token(n: u32) -> String {
-    format!("access-sandbox-00000000-0000-4000-8000-{n:012}")
+    let mut setup = support::setup();
+    setup.cli.plant(SECRET);
+    setup
 }
 
 /// `count` Items with made-up tokens (all planted).

@@ -1,4 +1,5 @@
-//! Running the built `tokenward` binary, and the leak scan every run goes through.
+//! Running the built `tokenward` binary, the leak scan every run goes through, and the keyring
+//! and `SQLite` vault in a temporary directory the binary is configured for.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -178,4 +179,54 @@ pub fn keyring_strings(path: &Path) -> Vec<String> {
     walk(&value, &mut out);
     assert!(!out.is_empty(), "the keyring file holds key material");
     out
+}
+
+/// A keyring and an `SQLite` vault path in a temporary directory, and the binary configured
+/// for both (the keyring's strings planted).
+pub struct Setup {
+    pub _dir: tempfile::TempDir,
+    pub keyring: PathBuf,
+    pub vault: PathBuf,
+    pub cli: Cli,
+}
+
+/// A new keyring in a new temporary directory, the vault path beside it, and the binary
+/// configured for both and nothing else.
+pub fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = keyring(dir.path());
+    let vault = dir.path().join("vault.db");
+    let mut cli = Cli::new()
+        .env("TOKENWARD_KEYRING_FILE", keyring.display().to_string())
+        .env("TOKENWARD_VAULT_URL", format!("sqlite:{}", vault.display()));
+    for secret in keyring_strings(&keyring) {
+        cli.plant(secret);
+    }
+    Setup {
+        _dir: dir,
+        keyring,
+        vault,
+        cli,
+    }
+}
+
+/// The setup's vault, opened with its keyring.
+pub async fn open_vault(setup: &Setup) -> tokenward_vault::SqlVault {
+    let keyring = tokenward_envelope::Keyring::load_file(&setup.keyring).unwrap();
+    tokenward_vault::SqlVault::sqlite_file(
+        &setup.vault,
+        tokenward_envelope::Cipher::new(std::sync::Arc::new(keyring)),
+    )
+    .await
+    .unwrap()
+}
+
+/// Now, as a vault timestamp.
+pub fn now() -> tokenward_vault::Timestamp {
+    tokenward_vault::Timestamp::from_system_time(std::time::SystemTime::now()).unwrap()
+}
+
+/// The made-up access token number `n`.
+pub fn token(n: u32) -> String {
+    format!("access-sandbox-00000000-0000-4000-8000-{n:012}")
 }
