@@ -16,10 +16,10 @@
 //!
 //! - [`certainly_clean`]: under nine bytes, or only letters, digits and `_`;
 //! - no three-byte piece of any anchor, so no anchor and no rule match, and then no digit,
-//!   fewer than nine, no nine in a row, or no routing number.
+//!   no nine in a row, or no routing number.
 //!
 //! Up to [`SCREEN_MAX_LEN`] bytes, one pass of [`AnchorScreen`] (a branch-free shift-or
-//! automaton, one table row a byte; the multi-literal search costs more than that on short
+//! automaton, one table row a byte, two bytes a step; the multi-literal search costs more than that on short
 //! text) finds the pieces and whether the text has a non-word byte and a digit; longer text is
 //! tested for word bytes eight at a time. Both run in one out-of-line call,
 //! [`Anchors::settle`], which the redacting serializer asks first so that clean strings are
@@ -153,7 +153,7 @@ const SCREEN_MAX_LEN: usize = 128;
 /// proves short text free of them.
 struct Anchors {
     search: AhoCorasick,
-    /// `None` if the anchors could not be covered by 16 three-byte pieces.
+    /// `None` if the anchors could not be covered by 12 three-byte pieces.
     screen: Option<AnchorScreen>,
 }
 
@@ -195,8 +195,7 @@ impl Anchors {
 /// enough to be found in full here. Out of line, so the common path keeps few registers.
 #[inline(never)]
 fn routing_only(bytes: &[u8]) -> Option<Search> {
-    (nine_digits(bytes) && nine_digit_run(bytes) && has_routing_number(bytes))
-        .then_some(Search::RoutingOnly)
+    (nine_digit_run(bytes) && has_routing_number(bytes)).then_some(Search::RoutingOnly)
 }
 
 /// [`Anchors::settle`] for text the screen does not take (too long, or no screen): by its bytes
@@ -217,21 +216,28 @@ struct Scan {
     digit: bool,
 }
 
-/// A test for "contains one of up to 14 three-byte pieces" that reads each byte once, without
-/// branches, in about four instructions a byte (a shift-or automaton, as in Baeza-Yates and
-/// Gonnet's bitap), and tells on the way whether the text has a byte other than a letter, digit
-/// or `_`. The state is one word of four 16-bit lanes, one bit per piece; a bit is 0 where the
-/// piece is matched so far: lane 0 after its first byte, lane 1 after its first two, lane 2
-/// after all three. Each byte shifts the lanes up by one and ORs in the byte's row of `table`,
-/// whose lane `k` (`k` < 3) has the bit of piece `i` cleared when piece `i` has this byte at
-/// position `k`. A piece is present exactly when its lane-2 bit was 0 after some byte.
+/// A test for "contains one of up to 12 three-byte pieces" that reads each byte once, without
+/// branches, in about three instructions a byte (a shift-or automaton, as in
+/// Baeza-Yates and Gonnet's bitap), and tells on the way whether the text has a byte other than
+/// a letter, digit or `_`, and whether it has a digit. The state is one word of four 16-bit
+/// lanes, one bit per piece; a bit is 0 where the piece is matched so far: lane 0 after its
+/// first byte, lane 1 after its first two, lane 2 after all three. Each byte shifts the lanes
+/// up by one and ORs in the byte's row of `table`, whose lane `k` (`k` < 3) has the bit of
+/// piece `i` cleared when piece `i` has this byte at position `k`. A piece is present exactly
+/// when its lane-2 bit was 0 after some byte.
+///
+/// Lane 3 of every row is 0, so after each byte lane 3 holds lane 2 as it was after the byte
+/// before: folding the state into what was seen (an AND) after every second byte, and after
+/// an odd last one, catches every byte's lane 2, one step instead of one a byte. The first
+/// byte of a pair is read from a second table of rows already shifted up a lane, so a pair
+/// costs one shift and two ORs from memory: about three instructions a byte in all.
+///
+/// Bits 12 and 13 of each lane are two one-byte "pieces" (clear in lanes 0 and 1 of every row
+/// and of the starting state): bit 12 of lane 2 is clear in the rows of non-word bytes, bit 13
+/// in the rows of digits, so they are matched exactly where such a byte is.
 ///
 /// Pieces are matched without regard to ASCII case (a letter's two rows are alike), so `rer`
-/// stands for `RER` too. Bits 14 and 15 of each lane belong to two pieces that match
-/// everywhere (cleared in every row and in the starting state), so those bits of lane 2 are
-/// always 0 and the top two bits of the state, which they shift into, are those of the last
-/// row alone: the top bit is set in the rows of word bytes, the next one clear in the rows of
-/// digits.
+/// stands for `RER` too.
 ///
 /// # Security
 ///
@@ -239,27 +245,32 @@ struct Scan {
 /// every built-in match contains an anchor (what the anchored search already relies on, and a
 /// property test checks): text without a piece has no anchor, hence no rule match.
 struct AnchorScreen {
-    /// `table[b]`: bit `16 k + i` is 0 when piece `i` has byte `b` at position `k` (`k` < 3);
-    /// bits 15, 31 and 47 are 0; the top bit is 1 for a word byte (letter, digit, `_`); the
-    /// rest of the top lane is ones.
-    table: Box<[u64; 256]>,
+    /// `table[b]` (`b` < 256), the byte's row: bit `16 k + i` is 0 when piece `i` has byte `b`
+    /// at position `k` (`k` < 3); bits 12 and 13 of lanes 0 and 1 are 0, of lane 2 0 for a
+    /// non-word byte and a digit respectively; lane 3 is 0; every other bit is 1. Then
+    /// `table[256 + b]`, the same row shifted up a lane, for the first byte of a pair (one
+    /// table, so one register holds both).
+    table: Box<[u64; 512]>,
 }
 
 /// Bits of one lane of [`AnchorScreen`]'s state: one per piece.
 const LANE: u32 = 16;
 /// The lane of [`AnchorScreen`]'s state that holds whole-piece matches.
 const FULL_PIECE_SHIFT: u32 = 2 * LANE;
-/// The bits of the two pieces that match everywhere, 14 and 15, in lanes 0 to 2 (see
-/// [`AnchorScreen`]).
-const ALWAYS: u64 = 0xc000_c000_c000;
-/// The top bit of [`AnchorScreen`]'s state: set after a word byte.
-const WORD_BIT: u64 = 1 << 63;
-/// The bit below it: clear after a digit.
-const DIGIT_BIT: u64 = 1 << 62;
+/// The lane that holds them as they were one byte before.
+const PREVIOUS_SHIFT: u32 = 3 * LANE;
+/// The bit, in each lane, matched by a byte other than a letter, digit or `_`.
+const NON_WORD_BIT: u64 = 1 << 12;
+/// The bit, in each lane, matched by a digit.
+const DIGIT_BIT: u64 = 1 << 13;
+/// The two one-byte pieces' bits in lanes 0 and 1, clear in every row and the starting state.
+const FLAGS_EARLY: u64 = (NON_WORD_BIT | DIGIT_BIT) * (1 | 1 << LANE);
+/// The starting state: nothing matched (lane 3 is never read before it is overwritten).
+const START: u64 = !FLAGS_EARLY;
 /// The most pieces a screen has.
-const MAX_PIECES: usize = 14;
+const MAX_PIECES: usize = 12;
 /// The real pieces' bits of a lane.
-const PIECE_BITS: u64 = 0x3fff;
+const PIECE_BITS: u64 = 0x0fff;
 
 impl AnchorScreen {
     /// A screen for `anchors`, from `pieces` plus, for an anchor containing none of them, its
@@ -279,16 +290,17 @@ impl AnchorScreen {
         if all.len() > MAX_PIECES {
             return None;
         }
-        let mut table = Box::new([0u64; 256]);
+        let mut table = Box::new([0u64; 512]);
         for (b, row) in (0..=u8::MAX).zip(table.iter_mut()) {
             let word = b.is_ascii_alphanumeric() || b == b'_';
-            *row = !ALWAYS
-                & if word { u64::MAX } else { !WORD_BIT }
-                & if b.is_ascii_digit() {
-                    !DIGIT_BIT
-                } else {
-                    u64::MAX
-                };
+            let mut bits = ((1u64 << PREVIOUS_SHIFT) - 1) & !FLAGS_EARLY;
+            if !word {
+                bits &= !(NON_WORD_BIT << FULL_PIECE_SHIFT);
+            }
+            if b.is_ascii_digit() {
+                bits &= !(DIGIT_BIT << FULL_PIECE_SHIFT);
+            }
+            *row = bits;
         }
         for (bit, piece) in (0..LANE).zip(&all) {
             for (lane, &b) in (0..3).zip(piece) {
@@ -298,6 +310,10 @@ impl AnchorScreen {
                     }
                 }
             }
+        }
+        let (rows, shifted) = table.split_at_mut(256);
+        for (to, from) in shifted.iter_mut().zip(rows.iter()) {
+            *to = from << LANE;
         }
         Some(AnchorScreen { table })
     }
@@ -315,24 +331,76 @@ impl AnchorScreen {
     #[inline]
     fn scan(&self, bytes: &[u8]) -> Scan {
         let table = &*self.table;
-        // `state`: as described on the type; `seen`: the AND of every state, so a 0 bit in its
-        // lane 2 is a piece matched at some byte, and a 0 top bit a non-word byte. (A byte
-        // indexes a 256-entry table: no bounds check is left.)
-        let (mut state, mut seen) = (!ALWAYS, u64::MAX);
-        let mut step = |b: &u8| {
-            state = (state << LANE) | table.get(usize::from(*b)).copied().unwrap_or(0);
+        // One step, and two at once (the first byte's row read already shifted). A byte indexes
+        // a 256-entry table: no bounds check is left.
+        let one =
+            |state: u64, a: u8| (state << LANE) | table.get(usize::from(a)).copied().unwrap_or(0);
+        let two = |state: u64, a: u8, b: u8| {
+            (state << (2 * LANE))
+                | table.get(256 + usize::from(a)).copied().unwrap_or(0)
+                | table.get(usize::from(b)).copied().unwrap_or(0)
+        };
+        // `state`: as described on the type; `seen`: the AND of the state after every second
+        // byte (and after an odd one among the last few), so a 0 bit in its lane 2 or 3 is a
+        // piece matched at some byte.
+        let (mut state, mut seen) = (START, u64::MAX);
+        let mut pair = |a: u8, b: u8| {
+            state = two(state, a, b);
             seen &= state;
         };
-        // Eight bytes a turn, unrolled: fewer loop instructions than the four the compiler picks.
+        // Eight bytes a turn, unrolled: fewer loop instructions than the compiler picks.
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
-            chunk.iter().for_each(&mut step);
+            for two in chunk.chunks_exact(2) {
+                if let [a, b] = *two {
+                    pair(a, b);
+                }
+            }
         }
-        chunks.remainder().iter().for_each(&mut step);
+        // The last few by their count, without a loop; an odd one last.
+        let last = match *chunks.remainder() {
+            [b0] => Some(b0),
+            [b0, b1] => {
+                pair(b0, b1);
+                None
+            }
+            [b0, b1, b2] => {
+                pair(b0, b1);
+                Some(b2)
+            }
+            [b0, b1, b2, b3] => {
+                pair(b0, b1);
+                pair(b2, b3);
+                None
+            }
+            [b0, b1, b2, b3, b4] => {
+                pair(b0, b1);
+                pair(b2, b3);
+                Some(b4)
+            }
+            [b0, b1, b2, b3, b4, b5] => {
+                pair(b0, b1);
+                pair(b2, b3);
+                pair(b4, b5);
+                None
+            }
+            [b0, b1, b2, b3, b4, b5, b6] => {
+                pair(b0, b1);
+                pair(b2, b3);
+                pair(b4, b5);
+                Some(b6)
+            }
+            _ => None,
+        };
+        if let Some(a) = last {
+            state = one(state, a);
+            seen &= state;
+        }
+        let matched = !((seen >> FULL_PIECE_SHIFT) & (seen >> PREVIOUS_SHIFT));
         Scan {
-            piece: (!seen >> FULL_PIECE_SHIFT) & PIECE_BITS != 0,
-            non_word: seen & WORD_BIT == 0,
-            digit: seen & DIGIT_BIT == 0,
+            piece: matched & PIECE_BITS != 0,
+            non_word: matched & NON_WORD_BIT != 0,
+            digit: matched & DIGIT_BIT != 0,
         }
     }
 }
@@ -691,80 +759,38 @@ fn word_only(bytes: &[u8]) -> bool {
     non_word_mask(u64::from_le_bytes(w)) == 0
 }
 
-/// Whether `bytes` (at least eight long) has nine ASCII digits or more, the least a routing
-/// number needs.
+/// Whether `bytes` has nine ASCII digits in a row or more, which a routing number needs: eight
+/// bytes at a time, each word's digits (a bit a byte) put after the word before's, so that a
+/// run across two words is seen whole (nine bytes never span more than two).
 #[inline]
-fn nine_digits(bytes: &[u8]) -> bool {
-    let mut digits = 0u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        digits += count_bytes(digit_mask_of(load_word(chunk)));
-    }
-    let rest = chunks.remainder().len();
-    if rest > 0
-        && let Some(last) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..))
-    {
-        // The last eight bytes, overlapping the words already counted: only the top `rest`
-        // bytes (little-endian) are new.
-        let fresh = u64::MAX << (8 * (8 - rest));
-        digits += count_bytes(digit_mask_of(load_word(last)) & fresh);
-    }
-    digits >= 9
-}
-
-/// The high bit of each byte of `word` that is an ASCII digit.
-#[inline]
-fn digit_mask_of(word: u64) -> u64 {
-    in_range(word & !HIGHS, b'0', b'9') & !word
-}
-
-/// How many bytes of `mask` have their high bit set.
-#[inline]
-fn count_bytes(mask: u64) -> u64 {
-    // One bit at the bottom of each byte, summed into the top byte.
-    ((mask & HIGHS) >> 7).wrapping_mul(ONES) >> 56
-}
-
-/// Whether `bytes` (at least eight long) has nine ASCII digits in a row or more, which a routing
-/// number needs: eight bytes at a time, carrying the length of the run that ends each word.
-/// Out of line: asked only of text with nine digits ([`nine_digits`], cheaper, goes first).
-#[inline(never)]
 fn nine_digit_run(bytes: &[u8]) -> bool {
-    // `mask`: bit `k` set when byte `k` of the `n` new bytes is a digit (`n` ≤ 8).
-    let mut run = 0u32;
-    let mut step = |mask: u8, n: u32| {
-        let all = u8::MAX >> (8 - n);
-        let mask = mask & all;
-        if mask == all {
-            run += n;
-            return run >= 9;
-        }
-        // Eight bytes cannot hold nine: only a run that started before this word counts.
-        if run + mask.trailing_ones() >= 9 {
-            return true;
-        }
-        // The digits that end this word start the next run.
-        run = (mask << (8 - n)).leading_ones();
-        false
+    // Bit `k` of `window` set when byte `k` of the last sixteen (at most) is a digit: nine set
+    // in a row is the run.
+    let has_run = |window: u32| {
+        let mut run = window & (window >> 1);
+        run &= run >> 2;
+        run &= run >> 4;
+        run & (window >> 8) != 0
     };
+    let mut before = 0u32;
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        if step(digit_mask(load_word(chunk)), 8) {
+        let digits = u32::from(digit_mask(load_word(chunk)));
+        if has_run(before | (digits << 8)) {
             return true;
         }
+        before = digits;
     }
     let rest = chunks.remainder().len();
-    // The last eight bytes, overlapping the words already read: only the top `rest` are new.
+    // The last eight bytes, overlapping the words already read: only the top `rest` are new,
+    // and come right after the last whole word (text under nine bytes has no run).
     rest > 0
         && bytes
             .len()
             .checked_sub(8)
             .and_then(|at| bytes.get(at..))
             .is_some_and(|last| {
-                step(
-                    digit_mask(load_word(last)) >> (8 - rest),
-                    u32::try_from(rest).unwrap_or(8),
-                )
+                has_run(before | (u32::from(digit_mask(load_word(last)) >> (8 - rest)) << 8))
             })
 }
 
@@ -1276,6 +1302,50 @@ mod tests {
         assert!(screened.anchors.as_ref().unwrap().screen.is_some());
     }
 
+    /// Every position of every length up to 40: the pairs, the eight-byte turns and the last
+    /// few bytes each see a piece and each flag, wherever it falls.
+    #[test]
+    fn screen_sees_every_position() {
+        let screen = super::AnchorScreen::new(&[], &[*b"bcd"]).unwrap();
+        let scan = |text: &[u8]| screen.scan(text);
+        let none = super::Scan {
+            piece: false,
+            non_word: false,
+            digit: false,
+        };
+        for len in 0..=40usize {
+            let plain = vec![b'x'; len];
+            assert_eq!(scan(&plain), none, "{len}");
+            for at in 0..len {
+                let mut text = plain.clone();
+                if let Some(b) = text.get_mut(at) {
+                    *b = b'-';
+                }
+                let want = super::Scan {
+                    non_word: true,
+                    ..none
+                };
+                assert_eq!(scan(&text), want, "'-' at {at} of {len}");
+                if let Some(b) = text.get_mut(at) {
+                    *b = b'7';
+                }
+                let want = super::Scan {
+                    digit: true,
+                    ..none
+                };
+                assert_eq!(scan(&text), want, "'7' at {at} of {len}");
+                if let Some(piece) = text.get_mut(at..at + 3) {
+                    piece.copy_from_slice(b"bcd");
+                    let want = super::Scan {
+                        piece: true,
+                        ..none
+                    };
+                    assert_eq!(scan(&text), want, "piece at {at} of {len}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn screen_finds_exactly_its_pieces() {
         let screen = super::AnchorScreen::new(&["abcd", "zzzq"], &[*b"bcd"]).unwrap();
@@ -1296,12 +1366,12 @@ mod tests {
             super::AnchorScreen::new(&["ab"], &[]).is_none(),
             "anchor too short"
         );
-        let many: Vec<[u8; 3]> = (0..15u8).map(|i| [b'a' + i, b'x', b'x']).collect();
+        let many: Vec<[u8; 3]> = (0..13u8).map(|i| [b'a' + i, b'x', b'x']).collect();
         assert!(
             super::AnchorScreen::new(&[], &many).is_none(),
-            "over 14 pieces"
+            "over 12 pieces"
         );
-        assert!(super::AnchorScreen::new(&[], &many[..14]).is_some());
+        assert!(super::AnchorScreen::new(&[], &many[..12]).is_some());
         // Without regard to case.
         assert!(screen.may_hold_anchor(b"xBcDx"));
         assert!(screen.may_hold_anchor(b"ZZZ"));
@@ -1319,16 +1389,6 @@ mod tests {
                     super::non_word_mask(u64::from_le_bytes(w)),
                     want,
                     "byte {b} at {pos}"
-                );
-                let digit = if b.is_ascii_digit() {
-                    0x80u64 << (8 * pos)
-                } else {
-                    0
-                };
-                assert_eq!(
-                    super::digit_mask_of(u64::from_le_bytes(w)),
-                    digit,
-                    "byte {b}"
                 );
             }
         }
@@ -1493,13 +1553,17 @@ mod tests {
         /// The word-at-a-time byte tests agree with byte-at-a-time definitions.
         #[test]
         fn word_at_a_time_tests_are_exact(bytes in proptest::collection::vec(
-            proptest::prop_oneof![proptest::num::u8::ANY, b'0'..=b'9', b'a'..=b'z'], 0..40,
+            // Mostly digits, so that runs of nine and more are common.
+            proptest::prop_oneof![
+                1 => proptest::num::u8::ANY,
+                6 => b'0'..=b'9',
+                1 => b'a'..=b'z',
+            ],
+            0..40,
         )) {
             let word = bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
             proptest::prop_assert_eq!(super::word_only(&bytes), word);
-            let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
-            if bytes.len() >= 8 {
-                proptest::prop_assert_eq!(super::nine_digits(&bytes), digits >= 9);
+            {
                 let longest = bytes
                     .split(|b| !b.is_ascii_digit())
                     .map(<[u8]>::len)
