@@ -17,10 +17,8 @@ mod support;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::HeaderMap;
 use support::{Cli, Run, Setup, keyring_strings, now, open_vault, token};
 use tokenward_envelope::{Cipher, KeyVersion, Keyring};
 use tokenward_plaid::models::{
@@ -30,6 +28,7 @@ use tokenward_plaid::models::{
 use tokenward_plaid::{HttpPlaidClient, PlaidApi};
 use tokenward_redact::{AccessToken, ClientId, ClientSecret};
 use tokenward_sandbox::{ManualClock, Sandbox};
+use tokenward_testkit::webhook::Hook;
 use tokenward_vault::{AuditNote, ItemId, SqlVault, UserId, Vault};
 
 const CLIENT_ID: &str = "cli-tests";
@@ -484,41 +483,14 @@ fn dup(token: &AccessToken) -> AccessToken {
     AccessToken::new(token.expose_secret()).unwrap()
 }
 
-/// One webhook as a receiving server got it.
+/// One webhook as the listener got it, its `Plaid-Verification` header empty when missing.
 struct Delivery {
     header: String,
     body: Bytes,
 }
 
-async fn listener() -> (String, tokio::sync::mpsc::UnboundedReceiver<Delivery>) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let tx = tx.clone();
-            async move {
-                let header = headers
-                    .get("plaid-verification")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = tx.send(Delivery { header, body });
-                "ok"
-            }
-        }),
-    );
-    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", socket.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(socket, app).await.unwrap() });
-    (url, rx)
-}
-
-async fn fire(
-    api: &HttpPlaidClient,
-    token: &AccessToken,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Delivery>,
-) -> Delivery {
-    while rx.try_recv().is_ok() {}
+async fn fire(api: &HttpPlaidClient, token: &AccessToken, hook: &mut Hook) -> Delivery {
+    while hook.try_next().is_some() {}
     api.sandbox_item_fire_webhook(&SandboxItemFireWebhookRequest::new(
         dup(token),
         SandboxWebhookCode::DefaultUpdate,
@@ -526,12 +498,12 @@ async fn fire(
     .await
     .unwrap();
     loop {
-        let delivery = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let delivery = hook.next().await;
         if String::from_utf8_lossy(&delivery.body).contains("DEFAULT_UPDATE") {
-            return delivery;
+            return Delivery {
+                header: delivery.header.unwrap_or_default(),
+                body: delivery.body,
+            };
         }
     }
 }
@@ -548,12 +520,12 @@ async fn verify_webhook_accepts_a_signed_delivery_and_rejects_forged_and_stale_o
     let clock = ManualClock::new(chrono::Utc::now());
     let sandbox = sandbox(Some(clock.clone())).await;
     let api = client(&sandbox.base_url());
-    let (url, mut rx) = listener().await;
-    let (item, token) = link_item(&mut setup, &api, Some(&url)).await;
+    let mut hook = Hook::start().await;
+    let (item, token) = link_item(&mut setup, &api, Some(&hook.url)).await;
     let cli = with_plaid(&setup.cli, &sandbox.base_url());
     let dir = tempfile::tempdir().unwrap();
 
-    let delivery = fire(&api, &token, &mut rx).await;
+    let delivery = fire(&api, &token, &mut hook).await;
     let header = write(dir.path(), "header.txt", delivery.header.as_bytes());
     let body = write(dir.path(), "body.json", &delivery.body);
     let out = run(
@@ -628,7 +600,7 @@ async fn verify_webhook_accepts_a_signed_delivery_and_rejects_forged_and_stale_o
 
     // Issued ten minutes ago: stale (6).
     clock.set(chrono::Utc::now() - chrono::Duration::minutes(10));
-    let old = fire(&api, &token, &mut rx).await;
+    let old = fire(&api, &token, &mut hook).await;
     let old_header = write(dir.path(), "old.txt", old.header.as_bytes());
     let old_body = write(dir.path(), "old.json", &old.body);
     let stale = run(
