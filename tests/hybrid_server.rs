@@ -45,7 +45,6 @@ use serde_json::Value;
 use support::{CLIENT_ID, Logs, SECRET, Transcript, assert_refused, call, capture_logs, http};
 use tokenward_envelope::{Cipher, Keyring};
 use tokenward_plaid::PlaidApi;
-use tokenward_plaid::models::AccountsGetRequest;
 use tokenward_plaid::webhooks::{PlaidKeySource, WebhookVerifier};
 use tokenward_redact::AccessToken;
 use tokenward_sandbox::Sandbox;
@@ -380,19 +379,7 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     // --- Sign-up, link and exchange over loopback HTTP.
     let reply = http(addr, "POST", "/api/link/token", None, "").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let set = reply.header("set-cookie").unwrap().to_owned();
-    for attribute in [
-        "HttpOnly",
-        "Secure",
-        "SameSite=Strict",
-        "Path=/",
-        "Max-Age=86400",
-    ] {
-        assert!(
-            set.split("; ").any(|a| a == attribute),
-            "{attribute}: {set}"
-        );
-    }
+    support::assert_cookie_attributes(&reply, 86_400);
     let session = reply.session_cookie().unwrap();
     // The session id is a bearer credential: only its own Set-Cookie may carry it.
     transcript.secret(&session);
@@ -732,14 +719,7 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
             .await,
         Err(ReadError::NotFound(_))
     ));
-    let dead = fixture
-        .plaid
-        .accounts_get(&AccountsGetRequest::new(
-            AccessToken::new(token.expose_secret()).unwrap(),
-        ))
-        .await
-        .unwrap_err();
-    assert!(dead.plaid_error().unwrap().is_invalid_access_token());
+    support::assert_token_dead(fixture.plaid.as_ref(), &token).await;
     if cached {
         let key = fixture.cache.as_ref().unwrap().key(&item_id);
         assert!(!fixture.redis_exists(&key).await);

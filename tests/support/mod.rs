@@ -18,8 +18,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::Value;
-use tokenward_plaid::{Environment, HttpPlaidClient};
-use tokenward_redact::{ClientId, ClientSecret};
+use tokenward_plaid::models::AccountsGetRequest;
+use tokenward_plaid::{Environment, HttpPlaidClient, PlaidApi};
+use tokenward_redact::{AccessToken, ClientId, ClientSecret};
 use tokenward_sandbox::Sandbox;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -115,6 +116,30 @@ pub fn assert_refused(reply: &Reply, label: &str) {
         reply.header("set-cookie").unwrap().contains("Max-Age=0"),
         "{label}"
     );
+}
+
+/// Asserts that `reply` sets the session cookie with the attributes both examples promise:
+/// `HttpOnly`, `Secure`, `SameSite=Strict`, `Path=/` and `Max-Age={max_age}`.
+pub fn assert_cookie_attributes(reply: &Reply, max_age: u32) {
+    let set = reply.header("set-cookie").unwrap();
+    let max_age = format!("Max-Age={max_age}");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", &max_age] {
+        assert!(
+            set.split("; ").any(|a| a == attribute),
+            "missing {attribute}: {set}"
+        );
+    }
+}
+
+/// Asserts that Plaid refuses `token` as an invalid access token (the Item was removed).
+pub async fn assert_token_dead(plaid: &dyn PlaidApi, token: &AccessToken) {
+    let dead = plaid
+        .accounts_get(&AccountsGetRequest::new(
+            AccessToken::new(token.expose_secret()).unwrap(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(dead.plaid_error().unwrap().is_invalid_access_token());
 }
 
 /// Everything the server said, and the secrets to look for in it.
