@@ -29,8 +29,8 @@ use tokenward_rotation::{
 };
 use tokenward_sandbox::Sandbox;
 use tokenward_vault::{
-    AttemptId, AttemptStatus, AuditEvent, AuditNote, BeginAttempt, ItemId, KekStatus, LeaseOwner,
-    Promote, SqlVault, Timestamp, UserId, Vault,
+    AttemptId, AttemptStatus, AuditEvent, AuditNote, BeginAttempt, ItemId, KekStatus, Lease,
+    LeaseOwner, Promote, SqlVault, Timestamp, UserId, Vault,
 };
 
 /// A clock the test sets.
@@ -79,6 +79,42 @@ async fn insert(vault: &dyn Vault, n: u32) -> ItemId {
         .await
         .unwrap();
     item
+}
+
+/// A rotation of `item` under `owner`'s lease up to the moment a worker crashes: the attempt
+/// begun, the request sent, Plaid's answer (`token(n)`, `request_id`) stashed. The lease, still
+/// held.
+async fn sent_and_stashed(
+    vault: &SqlVault,
+    item: &ItemId,
+    owner: &LeaseOwner,
+    attempt: &AttemptId,
+    n: u32,
+    request_id: &str,
+    now: Timestamp,
+) -> Lease {
+    let lease = vault
+        .acquire_lease(item, owner, Duration::from_secs(1), now)
+        .await
+        .unwrap();
+    vault
+        .begin_attempt(
+            BeginAttempt {
+                attempt_id: attempt,
+                lease: &lease,
+                expected_version: 1,
+                note: &note("start: scheduled"),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    vault.mark_sent(attempt, &lease, now).await.unwrap();
+    vault
+        .stash_new_token(attempt, &token(n), Some(request_id), now)
+        .await
+        .unwrap();
+    lease
 }
 
 #[tokio::test]
@@ -372,27 +408,7 @@ async fn quarantine_paths_name_the_real_attempt() {
     // 1. Crashed in `Verifying` after promoting a token Plaid does not know.
     let item = insert(&vault, 1).await;
     let attempt = AttemptId::new("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").unwrap();
-    let lease = vault
-        .acquire_lease(&item, &owner, Duration::from_secs(1), now)
-        .await
-        .unwrap();
-    vault
-        .begin_attempt(
-            BeginAttempt {
-                attempt_id: &attempt,
-                lease: &lease,
-                expected_version: 1,
-                note: &note("start: scheduled"),
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    vault.mark_sent(&attempt, &lease, now).await.unwrap();
-    vault
-        .stash_new_token(&attempt, &token(99), Some("req-1"), now)
-        .await
-        .unwrap();
+    let lease = sent_and_stashed(&vault, &item, &owner, &attempt, 99, "req-1", now).await;
     vault
         .promote_stashed(
             Promote {
@@ -432,27 +448,7 @@ async fn quarantine_paths_name_the_real_attempt() {
     //    (two rotations collided; leases should make this impossible, so it is forced here).
     let item = insert(&vault, 2).await;
     let attempt = AttemptId::new("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c").unwrap();
-    let lease = vault
-        .acquire_lease(&item, &owner, Duration::from_secs(1), now)
-        .await
-        .unwrap();
-    vault
-        .begin_attempt(
-            BeginAttempt {
-                attempt_id: &attempt,
-                lease: &lease,
-                expected_version: 1,
-                note: &note("start: scheduled"),
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    vault.mark_sent(&attempt, &lease, now).await.unwrap();
-    vault
-        .stash_new_token(&attempt, &token(98), Some("req-2"), now)
-        .await
-        .unwrap();
+    let lease = sent_and_stashed(&vault, &item, &owner, &attempt, 98, "req-2", now).await;
     vault.release_lease(&lease).await.unwrap();
     sqlx::query("UPDATE items SET token_version = 2 WHERE item_id = $1")
         .bind(item.as_str())

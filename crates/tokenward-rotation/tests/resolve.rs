@@ -62,6 +62,21 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// Asserts that no lease is held: another worker takes the Item at once (and lets it go).
+    async fn assert_lease_free(&self) {
+        let lease = self
+            .vault
+            .acquire_lease(
+                &self.item,
+                &LeaseOwner::new("worker-b").unwrap(),
+                Duration::from_secs(30),
+                now(),
+            )
+            .await
+            .unwrap();
+        self.vault.release_lease(&lease).await.unwrap();
+    }
+
     fn rotator(&self) -> Rotator<'_> {
         Rotator::new(&self.api, &self.vault, LeaseOwner::new("worker-a").unwrap()).with_config(
             RotatorConfig {
@@ -182,17 +197,7 @@ async fn an_orphaned_item_is_retired_with_who_and_why_in_the_journal() {
     assert_eq!(record.attempt_id, orphaned_by, "linked to the lost attempt");
 
     // The lease was released: another worker can take the Item at once.
-    let lease = f
-        .vault
-        .acquire_lease(
-            &f.item,
-            &LeaseOwner::new("worker-b").unwrap(),
-            Duration::from_secs(30),
-            now(),
-        )
-        .await
-        .unwrap();
-    f.vault.release_lease(&lease).await.unwrap();
+    f.assert_lease_free().await;
 
     // Once retired, a rotation is refused and a second resolve writes nothing.
     let again = f
@@ -261,17 +266,7 @@ async fn an_active_item_is_refused_and_left_as_it_was() {
     assert_eq!(f.stored().await, Stored::Active);
     assert_eq!(f.journal().await.len(), before);
     // The lease of the refused run was released.
-    let lease = f
-        .vault
-        .acquire_lease(
-            &f.item,
-            &LeaseOwner::new("worker-b").unwrap(),
-            Duration::from_secs(30),
-            now(),
-        )
-        .await
-        .unwrap();
-    f.vault.release_lease(&lease).await.unwrap();
+    f.assert_lease_free().await;
 
     // Every other state that is not the operator's is refused too.
     for state in [Stored::Unknown, Stored::Reconcile, Stored::Removed] {
