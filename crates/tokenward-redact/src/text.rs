@@ -158,12 +158,6 @@ struct Anchors {
 }
 
 impl Anchors {
-    /// The screen, if there is one and `len` bytes are short enough for it to pay.
-    #[inline]
-    fn screen(&self, len: usize) -> Option<&AnchorScreen> {
-        self.screen.as_ref().filter(|_| len <= SCREEN_MAX_LEN)
-    }
-
     /// How the built-in rules must search `bytes`, or `None` when they certainly leave it
     /// unchanged: settled by its bytes ([`certainly_clean`]), or by the screen proving that no
     /// anchor, hence no rule match, is in it, which leaves only a routing number, which needs
@@ -171,7 +165,11 @@ impl Anchors {
     /// callers stay small and the call is cheap.
     #[inline(never)]
     fn settle(&self, bytes: &[u8]) -> Option<Search> {
-        let Some(screen) = self.screen(bytes.len()) else {
+        // Length first: one compare, then the screen's presence.
+        if bytes.len() > SCREEN_MAX_LEN {
+            return settle_unscreened(bytes);
+        }
+        let Some(screen) = &self.screen else {
             return settle_unscreened(bytes);
         };
         let scan = screen.scan(bytes);
@@ -760,38 +758,52 @@ fn word_only(bytes: &[u8]) -> bool {
 }
 
 /// Whether `bytes` has nine ASCII digits in a row or more, which a routing number needs: eight
-/// bytes at a time, each word's digits (a bit a byte) put after the word before's, so that a
-/// run across two words is seen whole (nine bytes never span more than two).
+/// bytes at a time, carrying the length of the run of digits that ends each word (eight bytes
+/// cannot hold nine, so a run counts only where it crosses into the next word).
 #[inline]
 fn nine_digit_run(bytes: &[u8]) -> bool {
-    // Bit `k` of `window` set when byte `k` of the last sixteen (at most) is a digit: nine set
-    // in a row is the run.
-    let has_run = |window: u32| {
-        let mut run = window & (window >> 1);
-        run &= run >> 2;
-        run &= run >> 4;
-        run & (window >> 8) != 0
-    };
-    let mut before = 0u32;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let digits = u32::from(digit_mask(load_word(chunk)));
-        if has_run(before | (digits << 8)) {
+    // `others`: the high bit of each byte that is not a digit, of the `n` (1 to 8) new bytes
+    // at the bottom; the rest of `others` is clear.
+    let mut run = 0u32;
+    let mut step = |others: u64, n: u32| {
+        if others == 0 {
+            run += n;
+            return run >= 9;
+        }
+        // Digits that start these bytes finish the run before; those that end them start the
+        // next. (`others` is not 0: both counts stop at a byte that is no digit.)
+        if run + others.trailing_zeros() / 8 >= 9 {
             return true;
         }
-        before = digits;
+        run = (others << (64 - 8 * n)).leading_zeros() / 8;
+        false
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if step(non_digit_mask(load_word(chunk)), 8) {
+            return true;
+        }
     }
     let rest = chunks.remainder().len();
-    // The last eight bytes, overlapping the words already read: only the top `rest` are new,
-    // and come right after the last whole word (text under nine bytes has no run).
+    // The last eight bytes, overlapping the words already read: only the top `rest` are new.
     rest > 0
         && bytes
             .len()
             .checked_sub(8)
             .and_then(|at| bytes.get(at..))
             .is_some_and(|last| {
-                has_run(before | (u32::from(digit_mask(load_word(last)) >> (8 - rest)) << 8))
+                let n = u32::try_from(rest).unwrap_or(8);
+                step(non_digit_mask(load_word(last)) >> (64 - 8 * n), n)
             })
+}
+
+/// The high bit of each byte of `word` that is not an ASCII digit.
+#[inline]
+fn non_digit_mask(word: u64) -> u64 {
+    let x = word ^ (ONES * 0x30); // digits become 0..=9
+    // The high bit ends up set when (x & 0x7f) >= 10 (no carry crosses bytes: 0x7f + 0x76 <
+    // 0x100) or when x >= 0x80.
+    ((x & !HIGHS).wrapping_add(ONES * 0x76) | x) & HIGHS
 }
 
 /// The first eight bytes of `chunk` (at least eight long) as a little-endian word.
