@@ -180,6 +180,15 @@ impl Browser {
             .await;
     }
 
+    /// The page's visible text.
+    async fn text(&self) -> String {
+        self.script("return document.body.innerText;")
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     async fn script(&self, script: &str) -> Value {
         self.command(
             "POST",
@@ -371,12 +380,7 @@ async fn dashboard_in_headless_chromium() {
     let driver = Driver::start(&binary).await;
     let browser = Browser::open(&driver).await;
     browser.navigate(&format!("{origin}/")).await;
-    let text = browser
-        .script("return document.body.innerText;")
-        .await
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let text = browser.text().await;
     assert!(text.contains("Not signed in"), "{text}");
     browser
         .command(
@@ -397,12 +401,7 @@ async fn dashboard_in_headless_chromium() {
     browser.navigate(&format!("{origin}/")).await;
 
     // Accounts and balances, as the page shows them.
-    let text = browser
-        .script("return document.body.innerText;")
-        .await
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let text = browser.text().await;
     assert!(text.contains("Your accounts"), "{text}");
     assert!(!text.contains("Not signed in"), "the session was not used");
     assert!(text.contains(&format!("Item {item_id}")), "{text}");
