@@ -26,6 +26,20 @@ fn cli_with_keyring(dir: &std::path::Path) -> Cli {
     cli
 }
 
+/// The binary with a keyring in `dir`, and the canary access token (planted) sealed under
+/// `item_id=1`: the envelope's text form.
+fn sealed_canary(dir: &std::path::Path) -> (Cli, String) {
+    let mut cli = cli_with_keyring(dir);
+    cli.plant(canary::ACCESS_SANDBOX);
+    let sealed = cli
+        .run(
+            &["seal", "--context", "item_id=1"],
+            canary::ACCESS_SANDBOX.as_bytes(),
+        )
+        .ok();
+    (cli, sealed)
+}
+
 #[test]
 fn keys_generate_list_add_promote_disable() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,14 +173,7 @@ fn seal_then_open_round_trips_and_binds_the_context() {
 #[test]
 fn tampered_and_malformed_envelopes_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cli = cli_with_keyring(dir.path());
-    cli.plant(canary::ACCESS_SANDBOX);
-    let sealed = cli
-        .run(
-            &["seal", "--context", "item_id=1"],
-            canary::ACCESS_SANDBOX.as_bytes(),
-        )
-        .ok();
+    let (cli, sealed) = sealed_canary(dir.path());
     let sealed = sealed.trim();
     // Flip one character in every region of the text form (header, wrapped key, nonce,
     // ciphertext, tag): each is refused, never opened.
@@ -356,14 +363,7 @@ fn open_refuses_to_write_plaintext_to_a_terminal() {
     };
     assert!(status.status.success());
     let dir = tempfile::tempdir().unwrap();
-    let mut cli = cli_with_keyring(dir.path());
-    cli.plant(canary::ACCESS_SANDBOX);
-    let sealed = cli
-        .run(
-            &["seal", "--context", "item_id=1"],
-            canary::ACCESS_SANDBOX.as_bytes(),
-        )
-        .ok();
+    let (_, sealed) = sealed_canary(dir.path());
     let envelope = dir.path().join("token.twe");
     std::fs::write(&envelope, sealed).unwrap();
     let keyring = dir.path().join("keyring.json");
