@@ -193,7 +193,11 @@ impl Anchors {
 /// enough to be found in full here. Out of line, so the common path keeps few registers.
 #[inline(never)]
 fn routing_only(bytes: &[u8]) -> Option<Search> {
-    (nine_digit_run(bytes) && has_routing_number(bytes)).then_some(Search::RoutingOnly)
+    if !nine_digit_run(bytes) {
+        return None;
+    }
+    // Last, and its answer as it is: the call is a jump, nothing needs saving around it.
+    routing_number_search(bytes)
 }
 
 /// [`Anchors::settle`] for text the screen does not take (too long, or no screen): by its bytes
@@ -981,12 +985,13 @@ pub fn aba_checksum_ok(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Whether `bytes` holds a routing number by itself (see [`routing_numbers`]).
+/// [`Search::RoutingOnly`] if `bytes` holds a routing number by itself (see
+/// [`routing_numbers`]), else `None`.
 #[inline(never)]
-fn has_routing_number(bytes: &[u8]) -> bool {
+fn routing_number_search(bytes: &[u8]) -> Option<Search> {
     let mut found = false;
     routing_numbers(bytes, |_| false, |_, _| found = true);
-    found
+    found.then_some(Search::RoutingOnly)
 }
 
 /// Calls `found(start, end)` for each run of exactly nine ASCII digits, not touching a letter,
