@@ -7,6 +7,7 @@
 //! valgrind --tool=callgrind <the bench binary> redacted 20
 //! valgrind --tool=callgrind <the bench binary> plain 20
 //! <the bench binary> interleaved 1000
+//! <the bench binary> strings 1000
 //! ```
 //!
 //! Every mode builds the same 100-transaction response and policy as the `structured` bench.
@@ -14,8 +15,10 @@
 //! `serde_json::to_vec`; the difference of two runs with different `n`, divided by the
 //! difference of `n`, is the cost of one serialization without the setup. `interleaved` runs
 //! `n` rounds (default 1000) of 5 plain then 5 redacted serializations and prints, for each, the
-//! lowest and the tenth-percentile time of one serialization, and their ratios: on a busy
+//! lowest, tenth-percentile and median time of one serialization, and their ratios: on a busy
 //! machine the low end of each distribution is what the code costs, the rest is waiting.
+//! `strings` times the value rules alone (`Policy::scrub_text`) over the response's strings:
+//! all of them, those of 9 bytes or more, and the same packed into one buffer.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -61,8 +64,9 @@ fn main() {
             black_box(total);
         }
         "interleaved" => interleaved(if n == 0 { 1000 } else { n }, &redacted, &baseline),
+        "strings" => strings(if n == 0 { 1000 } else { n }, &policy, &plain),
         _ => {
-            println!("usage: serialize_count redacted|plain|interleaved [n]");
+            println!("usage: serialize_count redacted|plain|interleaved|strings [n]");
             std::process::exit(2);
         }
     }
@@ -86,13 +90,68 @@ fn interleaved(rounds: usize, redacted: &dyn Fn() -> Vec<u8>, baseline: &dyn Fn(
     base.sort();
     let p10 = |v: &[Duration]| v[v.len() / 10];
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let p50 = |v: &[Duration]| v[v.len() / 2];
     println!(
-        "redacted: lowest {:?} p10 {:?}; plain: lowest {:?} p10 {:?}; ratio of lowest {:.3}, of p10 {:.3}",
+        "redacted: lowest {:?} p10 {:?} median {:?}; plain: lowest {:?} p10 {:?} median {:?}; ratio of lowest {:.3}, of p10 {:.3}, of medians {:.3}",
         ours[0],
         p10(&ours),
+        p50(&ours),
         base[0],
         p10(&base),
+        p50(&base),
         ratio(ours[0], base[0]),
         ratio(p10(&ours), p10(&base)),
+        ratio(p50(&ours), p50(&base)),
+    );
+}
+
+/// Prints the `strings` figures: the lowest time of one pass of `Policy::scrub_text` over every
+/// string of the response (the value rules alone, without the serializer around them).
+fn strings(rounds: usize, policy: &Policy, json: &[u8]) {
+    fn collect(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    collect(&serde_json::from_slice(json).unwrap(), &mut all);
+    let lowest = |strings: &[&str]| {
+        (0..rounds)
+            .map(|_| {
+                let start = Instant::now();
+                for s in strings {
+                    black_box(policy.scrub_text(black_box(s)));
+                }
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let every: Vec<&str> = all.iter().map(String::as_str).collect();
+    println!(
+        "{} strings: lowest {:?} a pass",
+        every.len(),
+        lowest(&every)
+    );
+    let long: Vec<&str> = every.iter().copied().filter(|s| s.len() >= 9).collect();
+    let bytes: usize = long.iter().map(|s| s.len()).sum();
+    println!(
+        "{} strings of 9 bytes or more ({bytes} bytes): lowest {:?} a pass",
+        long.len(),
+        lowest(&long)
+    );
+    let packed: String = long.concat();
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    for s in &long {
+        cuts.push(&packed[at..at + s.len()]);
+        at += s.len();
+    }
+    println!(
+        "the same, packed in one buffer: lowest {:?} a pass",
+        lowest(&cuts)
     );
 }

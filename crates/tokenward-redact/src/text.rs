@@ -155,7 +155,14 @@ struct Anchors {
     search: AhoCorasick,
     /// `None` if the anchors could not be covered by 12 three-byte pieces.
     screen: Option<AnchorScreen>,
+    /// Text shorter than this holds no match of a built-in rule but a free-text routing number:
+    /// the shortest text any other rule's pattern matches (measured on the patterns when the
+    /// rules are built), at most [`SHORT_TEXT_MAX`].
+    shortest_anchored: usize,
 }
+
+/// The longest text [`short_routing_only`] settles by two of its bytes.
+const SHORT_TEXT_MAX: usize = 16;
 
 impl Anchors {
     /// How the built-in rules must search `bytes`, or `None` when they certainly leave it
@@ -165,9 +172,18 @@ impl Anchors {
     /// callers stay small and the call is cheap.
     #[inline(never)]
     fn settle(&self, bytes: &[u8]) -> Option<Search> {
-        // Length first: one compare, then the screen's presence.
+        // Length first: text too short for any rule but a routing number needs no screen.
+        if bytes.len() < self.shortest_anchored {
+            return short_routing_only(bytes);
+        }
         if bytes.len() > SCREEN_MAX_LEN {
             return settle_unscreened(bytes);
+        }
+        // Ids, codes and enum names: only letters, digits and `_`, which no rule matches in
+        // text this long (see `certainly_clean`), sixteen bytes a step; other text shows
+        // another byte in its first sixteen.
+        if word_only_wide(bytes) {
+            return None;
         }
         let Some(screen) = &self.screen else {
             return settle_unscreened(bytes);
@@ -187,6 +203,71 @@ impl Anchors {
         }
         routing_only(bytes)
     }
+}
+
+/// Whether `bytes`, sixteen or more, are all ASCII letters, digits or `_`: sixteen bytes a
+/// step, stopping at the first step with another byte. `false` for shorter text.
+#[inline]
+fn word_only_wide(bytes: &[u8]) -> bool {
+    let Some(last) = bytes.last_chunk::<16>() else {
+        return false;
+    };
+    let mut chunks = bytes.chunks_exact(16);
+    for chunk in &mut chunks {
+        if let Ok(chunk) = <[u8; 16]>::try_from(chunk)
+            && !word_block(chunk)
+        {
+            return false;
+        }
+    }
+    // The last sixteen bytes, overlapping those already tested.
+    chunks.remainder().is_empty() || word_block(*last)
+}
+
+/// Whether sixteen bytes are all ASCII letters, digits or `_`, in a few vector instructions.
+#[inline]
+fn word_block(chunk: [u8; 16]) -> bool {
+    use wide::u8x16;
+    let v = u8x16::from(chunk);
+    let zero = u8x16::splat(0);
+    // `x - lo` wraps below `lo`, so one unsigned compare tests `lo..=lo + span`.
+    let within = |x: u8x16, lo: u8, span: u8| {
+        (x - u8x16::splat(lo))
+            .saturating_sub(u8x16::splat(span))
+            .cmp_eq(zero)
+    };
+    // Setting bit 5 folds `A-Z` onto `a-z`; no other byte lands in `a-z`.
+    let word = within(v | u8x16::splat(0x20), b'a', 25)
+        | within(v, b'0', 9)
+        | v.cmp_eq(u8x16::splat(b'_'));
+    word.all()
+}
+
+/// The length of the shortest text any of `rules` matches, from their parsed patterns.
+fn shortest_match(rules: &[(Tag, String)]) -> Result<usize, String> {
+    rules.iter().try_fold(usize::MAX, |shortest, (_, pattern)| {
+        let hir = regex_syntax::Parser::new()
+            .parse(pattern)
+            .map_err(|e| e.to_string())?;
+        Ok(shortest.min(hir.properties().minimum_len().unwrap_or(0)))
+    })
+}
+
+/// [`Anchors::settle`] for text of at most [`SHORT_TEXT_MAX`] bytes that no rule but the routing
+/// number can match. A routing number is nine digits in a row, and in text of 9 to 16 bytes
+/// every nine bytes in a row include the eighth and the ninth (they start at the eighth byte
+/// or before and end at the ninth or after): unless both are digits, there is none.
+#[inline]
+fn short_routing_only(bytes: &[u8]) -> Option<Search> {
+    // Under nine bytes there are no such two bytes, and no routing number either.
+    let both_digits = matches!(
+        bytes.get(7..9),
+        Some([b7, b8]) if b7.is_ascii_digit() && b8.is_ascii_digit()
+    );
+    if !both_digits && bytes.len() <= SHORT_TEXT_MAX {
+        return None;
+    }
+    routing_only(bytes)
 }
 
 /// [`Anchors::settle`] for text that holds no anchor: only a routing number is left, rare
@@ -333,70 +414,49 @@ impl AnchorScreen {
     #[inline]
     fn scan(&self, bytes: &[u8]) -> Scan {
         let table = &*self.table;
-        // One step, and two at once (the first byte's row read already shifted). A byte indexes
-        // a 256-entry table: no bounds check is left.
-        let one =
-            |state: u64, a: u8| (state << LANE) | table.get(usize::from(a)).copied().unwrap_or(0);
-        let two = |state: u64, a: u8, b: u8| {
-            (state << (2 * LANE))
-                | table.get(256 + usize::from(a)).copied().unwrap_or(0)
-                | table.get(usize::from(b)).copied().unwrap_or(0)
-        };
-        // `state`: as described on the type; `seen`: the AND of the state after every second
-        // byte (and after an odd one among the last few), so a 0 bit in its lane 2 or 3 is a
-        // piece matched at some byte.
-        let (mut state, mut seen) = (START, u64::MAX);
-        let mut pair = |a: u8, b: u8| {
-            state = two(state, a, b);
-            seen &= state;
-        };
-        // Eight bytes a turn, unrolled: fewer loop instructions than the compiler picks.
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            for two in chunk.chunks_exact(2) {
-                if let [a, b] = *two {
-                    pair(a, b);
+        // A byte indexes a 256-entry table: no bounds check is left.
+        let row = |b: u8| table.get(usize::from(b)).copied().unwrap_or(0);
+        // A pair's rows, the first read already shifted up a lane.
+        let pair = |a: u8, b: u8| table.get(256 + usize::from(a)).copied().unwrap_or(0) | row(b);
+        // Each pair shifts the state up two lanes, so after two pairs nothing of the state
+        // before them is left: the state after a pair is the pair before's rows shifted up two
+        // lanes, ORed with its own. No step waits for the one before it (a shift-or chain
+        // would: about three cycles a pair); only `seen` carries on, one AND a pair.
+        let step = |before: u64, rows: u64| (before << (2 * LANE)) | rows;
+        let mut seen = u64::MAX;
+        if let Some(tail) = bytes.last_chunk::<10>() {
+            // Eight bytes a turn, pairs from the start; `before` holds the pair before's rows
+            // (the starting state stands in before the first).
+            let mut before = START;
+            let mut chunks = bytes.chunks_exact(8);
+            for chunk in &mut chunks {
+                if let [b0, b1, b2, b3, b4, b5, b6, b7] = *chunk {
+                    let (p0, p1, p2, p3) = (pair(b0, b1), pair(b2, b3), pair(b4, b5), pair(b6, b7));
+                    seen &= step(before, p0) & step(p0, p1) & step(p1, p2) & step(p2, p3);
+                    before = p3;
                 }
             }
-        }
-        // The last few by their count, without a loop; an odd one last.
-        let last = match *chunks.remainder() {
-            [b0] => Some(b0),
-            [b0, b1] => {
-                pair(b0, b1);
-                None
+            // The last ten bytes as five pairs, the first only as the one before: the states
+            // after each of the last eight bytes, whatever the length (the turns above saw at
+            // least up to the eighth byte from the end; seeing a byte twice changes nothing).
+            if !chunks.remainder().is_empty() {
+                let [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9] = *tail;
+                let (p0, p1, p2, p3, p4) = (
+                    pair(b0, b1),
+                    pair(b2, b3),
+                    pair(b4, b5),
+                    pair(b6, b7),
+                    pair(b8, b9),
+                );
+                seen &= step(p0, p1) & step(p1, p2) & step(p2, p3) & step(p3, p4);
             }
-            [b0, b1, b2] => {
-                pair(b0, b1);
-                Some(b2)
+        } else {
+            // Under ten bytes: one byte a step.
+            let mut state = START;
+            for &b in bytes {
+                state = (state << LANE) | row(b);
+                seen &= state;
             }
-            [b0, b1, b2, b3] => {
-                pair(b0, b1);
-                pair(b2, b3);
-                None
-            }
-            [b0, b1, b2, b3, b4] => {
-                pair(b0, b1);
-                pair(b2, b3);
-                Some(b4)
-            }
-            [b0, b1, b2, b3, b4, b5] => {
-                pair(b0, b1);
-                pair(b2, b3);
-                pair(b4, b5);
-                None
-            }
-            [b0, b1, b2, b3, b4, b5, b6] => {
-                pair(b0, b1);
-                pair(b2, b3);
-                pair(b4, b5);
-                Some(b6)
-            }
-            _ => None,
-        };
-        if let Some(a) = last {
-            state = one(state, a);
-            seen &= state;
         }
         let matched = !((seen >> FULL_PIECE_SHIFT) & (seen >> PREVIOUS_SHIFT));
         Scan {
@@ -492,6 +552,7 @@ impl TextRules {
                     .build(ANCHORS)
                     .map_err(|e| e.to_string())?,
                 screen: AnchorScreen::new(ANCHORS, ANCHOR_FRAGMENTS),
+                shortest_anchored: shortest_match(&builtin_rules())?.min(SHORT_TEXT_MAX),
             })
         } else {
             None
@@ -1317,6 +1378,83 @@ mod tests {
         }
         let (screened, _, _) = rule_sets();
         assert!(screened.anchors.as_ref().unwrap().screen.is_some());
+    }
+
+    /// The length under which only a routing number can match is the shortest built-in match:
+    /// `Bearer` and a credential, or `secret=` and a value, 15 bytes, redacted at that length.
+    #[test]
+    fn text_shorter_than_every_rule_skips_the_screen() {
+        let (screened, _, _) = rule_sets();
+        assert_eq!(screened.anchors.as_ref().unwrap().shortest_anchored, 15);
+        assert_eq!(super::shortest_match(&super::builtin_rules()).unwrap(), 15);
+        for (text, want) in [
+            ("Bearer a1b2c3d4", "Bearer [REDACTED:http.bearer]"),
+            ("secret=a1b2c3d4", "secret=[REDACTED:plaid.client_secret]"),
+            ("Bearer a1b2c3d", "Bearer a1b2c3d"),
+        ] {
+            assert_eq!(screened.scrub(text, None), want, "{text}");
+        }
+    }
+
+    /// Text too short for every rule but the routing number: a run of a routing number's digits
+    /// of every length at every place, among word and separator bytes, settles as the full
+    /// scan does.
+    #[test]
+    fn short_text_routing_check_is_exact() {
+        let (screened, _, full) = rule_sets();
+        let digits = b"021000021";
+        let mut checked = 0;
+        for len in 0..=super::SHORT_TEXT_MAX + 2 {
+            for filler in [b'x', b' ', b'-', b'7'] {
+                for start in 0..len {
+                    for run in 0..=len - start {
+                        let mut text = vec![filler; len];
+                        for (i, b) in text.iter_mut().skip(start).take(run).enumerate() {
+                            *b = digits[i % digits.len()];
+                        }
+                        assert_eq!(
+                            super::short_routing_only(&text),
+                            super::routing_only(&text),
+                            "{text:?}"
+                        );
+                        let text = String::from_utf8(text).unwrap();
+                        assert_eq!(
+                            screened.scrub(&text, None),
+                            full.scrub(&text, None),
+                            "{text:?}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 2000);
+        assert_eq!(
+            screened.scrub("pay 021000021", None),
+            "pay [REDACTED:bank.routing_number]"
+        );
+    }
+
+    /// Every byte value at every position of lengths around the sixteen-byte steps: the wide
+    /// word test agrees with a byte-at-a-time one, and takes nothing under sixteen bytes.
+    #[test]
+    fn wide_word_test_is_exact() {
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        for len in [0usize, 9, 15, 16, 17, 31, 32, 33, 47, 48, 100, 128] {
+            let plain: Vec<u8> = (0..len).map(|i| b"aZ0_q9"[i % 6]).collect();
+            assert_eq!(super::word_only_wide(&plain), len >= 16, "{len}");
+            for at in 0..len {
+                for b in 0..=u8::MAX {
+                    let mut text = plain.clone();
+                    text[at] = b;
+                    assert_eq!(
+                        super::word_only_wide(&text),
+                        len >= 16 && word(b),
+                        "byte {b:#x} at {at} of {len}"
+                    );
+                }
+            }
+        }
     }
 
     /// Every position of every length up to 40: the pairs, the eight-byte turns and the last
