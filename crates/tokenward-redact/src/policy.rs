@@ -435,7 +435,9 @@ impl PolicyBuilder {
 /// length always hold the same name. Each slot is written once (claimed, filled, then
 /// published with a release store that readers acquire) and never evicted, so a reader sees
 /// either an empty or claimed slot, or a complete entry; a name whose slots are all taken by
-/// others is decided afresh each time, as without a cache.
+/// others is decided afresh each time, as without a cache. A kept name's slot also gets the
+/// name's address and length packed into one word, so the common lookup (a kept field) is one
+/// load and compare.
 struct StaticNames {
     /// In line (the policy's `Inner` is on the heap already): one load fewer per lookup.
     slots: [StaticSlot; STATIC_SLOTS],
@@ -448,6 +450,9 @@ struct StaticSlot {
     /// 0: empty; [`CLAIMED`]: being written; else the name's length (high half) and its
     /// decision plus one (low half).
     entry: AtomicU64,
+    /// For a kept name whose address and length pack into one word ([`kept_key`]), that word,
+    /// written after `entry` is published; else 0. One load and compare finds a kept name.
+    kept: AtomicU64,
 }
 
 /// log2 of [`STATIC_SLOTS`].
@@ -472,14 +477,13 @@ impl StaticNames {
     #[inline]
     fn known_kept(&self, name: &'static str) -> bool {
         let addr = name.as_ptr().addr();
-        let Ok(len) = u32::try_from(name.len()) else {
+        let Some(key) = kept_key(addr, name.len()) else {
             return false;
         };
         let kept_at = |i: usize| {
-            self.slots.get(i % STATIC_SLOTS).is_some_and(|slot| {
-                slot.entry.load(Ordering::Acquire) == kept_entry(len)
-                    && slot.addr.load(Ordering::Relaxed) == addr
-            })
+            self.slots
+                .get(i % STATIC_SLOTS)
+                .is_some_and(|slot| slot.kept.load(Ordering::Relaxed) == key)
         };
         // The name's first slot, or the next, where a name whose first slot was taken
         // usually lands (a few names of a hundred collide in the first slot).
@@ -550,10 +554,15 @@ fn slot_of(addr: usize) -> usize {
     usize::try_from(hash).unwrap_or(0)
 }
 
-/// The published entry of a kept name of `len` bytes (decision 0, stored plus one).
+/// A kept name's address and length in one nonzero word: the address below bit 48, the
+/// length above. `None` when they do not fit, so two names never share a key (such a name is
+/// found the longer way).
 #[inline]
-fn kept_entry(len: u32) -> u64 {
-    u64::from(len) << 32 | 1
+fn kept_key(addr: usize, len: usize) -> Option<u64> {
+    let addr = u64::try_from(addr).ok().filter(|&a| a < 1 << 48)?;
+    let len = u64::try_from(len).ok().filter(|&l| l < 1 << 15)?;
+    // Bit 63 set: never 0, the empty slot's value.
+    Some(1 << 63 | len << 48 | addr)
 }
 
 /// The decision in a published entry (its low half is the decision plus one).
@@ -578,6 +587,15 @@ fn fill(slot: &StaticSlot, addr: usize, len: u32, decision: Decision) -> Decisio
         // Release: a reader that sees this entry sees `addr` too.
         slot.entry
             .store(u64::from(len) << 32 | u64::from(low), Ordering::Release);
+        // The key holds the whole name's identity and the decision (kept), so a reader needs
+        // nothing else from the slot: relaxed.
+        if decision == 0
+            && let Some(key) = usize::try_from(len)
+                .ok()
+                .and_then(|len| kept_key(addr, len))
+        {
+            slot.kept.store(key, Ordering::Relaxed);
+        }
     }
     decision
 }
@@ -754,6 +772,16 @@ mod tests {
                 Some("[REDACTED:plaid.client_secret]")
             );
         }
+    }
+
+    #[test]
+    fn kept_keys_are_exact_or_absent() {
+        assert_eq!(kept_key(0x1234, 7), Some(1 << 63 | 7 << 48 | 0x1234));
+        assert_ne!(kept_key(1, 0), Some(0), "never the empty slot's value");
+        assert_ne!(kept_key(0x10, 6), kept_key(0x10, 9), "same address, other length");
+        assert_eq!(kept_key(1 << 48, 1), None, "an address that would reach the length");
+        assert_eq!(kept_key(8, 1 << 15), None, "a length that would reach the top bit");
+        assert!(kept_key((1 << 48) - 1, (1 << 15) - 1).is_some());
     }
 
     #[test]
