@@ -472,8 +472,7 @@ impl StaticNames {
     }
 
     /// Whether `name` sits in one of its first two slots, decided as kept: the common case, in
-    /// a few instructions (the same test as [`StaticNames::get`], against the one entry a
-    /// kept name of this length has).
+    /// a few instructions (one load and compare a slot, against the name's [`kept_key`]).
     #[inline]
     fn known_kept(&self, name: &'static str) -> bool {
         let addr = name.as_ptr().addr();
