@@ -777,9 +777,21 @@ mod tests {
     fn kept_keys_are_exact_or_absent() {
         assert_eq!(kept_key(0x1234, 7), Some(1 << 63 | 7 << 48 | 0x1234));
         assert_ne!(kept_key(1, 0), Some(0), "never the empty slot's value");
-        assert_ne!(kept_key(0x10, 6), kept_key(0x10, 9), "same address, other length");
-        assert_eq!(kept_key(1 << 48, 1), None, "an address that would reach the length");
-        assert_eq!(kept_key(8, 1 << 15), None, "a length that would reach the top bit");
+        assert_ne!(
+            kept_key(0x10, 6),
+            kept_key(0x10, 9),
+            "same address, other length"
+        );
+        assert_eq!(
+            kept_key(1 << 48, 1),
+            None,
+            "an address that would reach the length"
+        );
+        assert_eq!(
+            kept_key(8, 1 << 15),
+            None,
+            "a length that would reach the top bit"
+        );
         assert!(kept_key((1 << 48) - 1, (1 << 15) - 1).is_some());
     }
 

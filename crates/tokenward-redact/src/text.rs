@@ -259,15 +259,20 @@ fn shortest_match(rules: &[(Tag, String)]) -> Result<usize, String> {
 /// or before and end at the ninth or after): unless both are digits, there is none.
 #[inline]
 fn short_routing_only(bytes: &[u8]) -> Option<Search> {
-    // Under nine bytes there are no such two bytes, and no routing number either.
-    let both_digits = matches!(
-        bytes.get(7..9),
-        Some([b7, b8]) if b7.is_ascii_digit() && b8.is_ascii_digit()
-    );
-    if !both_digits && bytes.len() <= SHORT_TEXT_MAX {
+    if bytes.len() <= SHORT_TEXT_MAX && !eighth_and_ninth_digits(bytes) {
         return None;
     }
     routing_only(bytes)
+}
+
+/// Whether the eighth and ninth bytes are both ASCII digits (`false` under nine bytes, where
+/// there are no such two bytes, and no routing number either).
+#[inline]
+fn eighth_and_ninth_digits(bytes: impl AsRef<[u8]>) -> bool {
+    matches!(
+        bytes.as_ref().get(7..9),
+        Some([b7, b8]) if b7.is_ascii_digit() && b8.is_ascii_digit()
+    )
 }
 
 /// [`Anchors::settle`] for text that holds no anchor: only a routing number is left, rare
@@ -604,7 +609,9 @@ impl TextRules {
     #[inline]
     pub(crate) fn certainly_unchanged(&self, text: &str) -> bool {
         self.anchors.as_ref().is_some_and(|anchors| {
-            text.len() < MIN_SCRUB_LEN || anchors.settle(text.as_bytes()).is_none()
+            text.len() < MIN_SCRUB_LEN
+                || (text.len() < anchors.shortest_anchored && !eighth_and_ninth_digits(text))
+                || anchors.settle(text.as_bytes()).is_none()
         })
     }
 
