@@ -166,10 +166,13 @@ const SHORT_TEXT_MAX: usize = 16;
 
 impl Anchors {
     /// How the built-in rules must search `bytes`, or `None` when they certainly leave it
-    /// unchanged: settled by its bytes ([`certainly_clean`]), or by the screen proving that no
-    /// anchor, hence no rule match, is in it, which leaves only a routing number, which needs
-    /// nine digits. Out of line and a leaf (the routing check aside), so the many inlined
-    /// callers stay small and the call is cheap.
+    /// unchanged, in the cheapest test that can tell: text too short for any rule but a
+    /// routing number by two of its bytes; ids and codes (letters, digits and `_` only) by a
+    /// sixteen-bytes-a-step word test; other text up to [`SCREEN_MAX_LEN`] bytes by the screen
+    /// proving that no anchor, hence no rule match, is in it, which leaves only a routing
+    /// number, which needs nine digits; longer text by its bytes ([`certainly_clean`]). Out of
+    /// line and a leaf (the routing check aside), so the many inlined callers stay small and
+    /// the call is cheap.
     #[inline(never)]
     fn settle(&self, bytes: &[u8]) -> Option<Search> {
         // Length first: text too short for any rule but a routing number needs no screen.
@@ -305,7 +308,7 @@ struct Scan {
 }
 
 /// A test for "contains one of up to 12 three-byte pieces" that reads each byte once, without
-/// branches, in about three instructions a byte (a shift-or automaton, as in
+/// branches, in about four instructions a byte (a shift-or automaton, as in
 /// Baeza-Yates and Gonnet's bitap), and tells on the way whether the text has a byte other than
 /// a letter, digit or `_`, and whether it has a digit. The state is one word of four 16-bit
 /// lanes, one bit per piece; a bit is 0 where the piece is matched so far: lane 0 after its
@@ -315,10 +318,14 @@ struct Scan {
 /// when its lane-2 bit was 0 after some byte.
 ///
 /// Lane 3 of every row is 0, so after each byte lane 3 holds lane 2 as it was after the byte
-/// before: folding the state into what was seen (an AND) after every second byte, and after
-/// an odd last one, catches every byte's lane 2, one step instead of one a byte. The first
-/// byte of a pair is read from a second table of rows already shifted up a lane, so a pair
-/// costs one shift and two ORs from memory: about three instructions a byte in all.
+/// before: folding the state into what was seen (an AND) after every second byte catches
+/// every byte's lane 2. The bytes go in pairs, the first read from a second table of rows
+/// already shifted up a lane. A pair shifts the state up two lanes, so the state after a pair
+/// is the rows of the pair before it shifted up two lanes ORed with its own: each pair's
+/// state is computed from four bytes, none waits for the one before (a running state would
+/// cost three dependent steps a pair), and only the AND into what was seen carries on. Text
+/// whose length is not a multiple of eight ends with its last ten bytes as five pairs, the
+/// first only as the pair before; text under ten bytes goes one byte a step.
 ///
 /// Bits 12 and 13 of each lane are two one-byte "pieces" (clear in lanes 0 and 1 of every row
 /// and of the starting state): bit 12 of lane 2 is clear in the rows of non-word bytes, bit 13
