@@ -321,7 +321,7 @@ struct Scan {
 /// before: folding the state into what was seen (an AND) after every second byte catches
 /// every byte's lane 2. The bytes go in pairs, the first read from a second table of rows
 /// already shifted up a lane. A pair shifts the state up two lanes, so the state after a pair
-/// is the rows of the pair before it shifted up two lanes ORed with its own: each pair's
+/// is the rows of the pair before it shifted up two lanes, OR-ed with its own: each pair's
 /// state is computed from four bytes, none waits for the one before (a running state would
 /// cost three dependent steps a pair), and only the AND into what was seen carries on. Text
 /// whose length is not a multiple of eight ends with its last ten bytes as five pairs, the
