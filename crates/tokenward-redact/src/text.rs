@@ -185,7 +185,7 @@ impl Anchors {
         // Ids, codes and enum names: only letters, digits and `_`, which no rule matches in
         // text this long (see `certainly_clean`), sixteen bytes a step; other text shows
         // another byte in its first sixteen.
-        if word_only_wide(bytes) {
+        if word_only(bytes) {
             return None;
         }
         let Some(screen) = &self.screen else {
@@ -208,8 +208,8 @@ impl Anchors {
     }
 }
 
-/// Whether `bytes`, sixteen or more, are all ASCII letters, digits or `_`: sixteen bytes a
-/// step, stopping at the first step with another byte. `false` for shorter text.
+/// [`word_only`] for sixteen bytes or more: sixteen bytes a step, stopping at the first step
+/// with another byte (`false` for shorter text).
 #[inline]
 fn word_only_wide(bytes: &[u8]) -> bool {
     let Some(last) = bytes.last_chunk::<16>() else {
@@ -810,30 +810,16 @@ pub(crate) fn certainly_clean(bytes: &[u8]) -> bool {
         || (word_only(bytes) && !(bytes.len() == 9 && bytes.iter().all(u8::is_ascii_digit)))
 }
 
-/// Whether every byte is an ASCII letter, digit or `_`: eight bytes at a time, stopping at the
-/// first word that has another byte (short strings are the common case, which a vector loop
-/// would run through its scalar tail).
+/// Whether every byte is an ASCII letter, digit or `_`: sixteen bytes a step from sixteen
+/// bytes on ([`word_only_wide`]), one at a time below.
 #[inline]
 fn word_only(bytes: &[u8]) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        if non_word_mask(load_word(chunk)) != 0 {
-            return false;
-        }
+    if bytes.len() < 16 {
+        return bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'_');
     }
-    if chunks.remainder().is_empty() {
-        return true;
-    }
-    // The last eight bytes, overlapping the words already read; a string under eight bytes is
-    // padded with `a`, a word byte.
-    if let Some(last) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..)) {
-        return non_word_mask(load_word(last)) == 0;
-    }
-    let mut w = [b'a'; 8];
-    if let Some(head) = w.get_mut(..bytes.len()) {
-        head.copy_from_slice(bytes);
-    }
-    non_word_mask(u64::from_le_bytes(w)) == 0
+    word_only_wide(bytes)
 }
 
 /// Whether `bytes` has nine ASCII digits in a row or more, which a routing number needs: eight
@@ -897,27 +883,6 @@ fn load_word(chunk: &[u8]) -> u64 {
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = ONES * 0x80;
-
-/// The high bit of each byte of `word` set where that byte is in `lo..=hi`, for words whose
-/// bytes are all below `0x80` (no sum carries into the next byte: at most `0x7f + 0x80`).
-#[inline]
-fn in_range(word: u64, lo: u8, hi: u8) -> u64 {
-    let at_least_lo = word.wrapping_add(ONES * u64::from(0x80 - lo));
-    let above_hi = word.wrapping_add(ONES * u64::from(0x7f - hi));
-    at_least_lo & !above_hi & HIGHS
-}
-
-/// The high bit of each byte of `word` that is not an ASCII letter, digit or `_`.
-#[inline]
-fn non_word_mask(word: u64) -> u64 {
-    let low = word & !HIGHS;
-    // Setting bit 5 folds `A-Z` onto `a-z`; no other byte lands in `a-z`.
-    let word_byte = in_range(low, b'0', b'9')
-        | in_range(low | (ONES * 0x20), b'a', b'z')
-        | in_range(low, b'_', b'_');
-    // A byte of 0x80 or more is never a word byte (its low seven bits may look like one).
-    !(word_byte & !word) & HIGHS
-}
 
 /// Sorts spans and merges overlapping ones into one, redacted as the first one's rule: a secret
 /// that overlaps another match is covered whole, never left half visible.
@@ -1131,13 +1096,7 @@ fn routing_numbers(
 
 /// Bit k set when byte k (little-endian) of `word` is an ASCII digit.
 fn digit_mask(word: u64) -> u8 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let x = word ^ (ONES * 0x30); // digits become 0..=9
-    // The high bit of a byte ends up set when (x & 0x7f) >= 10 (no carry crosses bytes:
-    // 0x7f + 0x76 < 0x100) or when x >= 0x80: a clear high bit means a digit.
-    let not_digit = ((x & !HIGHS).wrapping_add(ONES * 0x76) | x) & HIGHS;
-    let digits = !not_digit & HIGHS;
+    let digits = !non_digit_mask(word) & HIGHS;
     // Gather the eight high bits into one byte (bit k from byte k).
     u8::try_from((digits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56).unwrap_or(0)
 }
@@ -1449,21 +1408,22 @@ mod tests {
         );
     }
 
-    /// Every byte value at every position of lengths around the sixteen-byte steps: the wide
-    /// word test agrees with a byte-at-a-time one, and takes nothing under sixteen bytes.
+    /// Every byte value at every position of lengths around the sixteen-byte steps: the word
+    /// test (byte at a time under sixteen bytes, wide from sixteen on) agrees with a
+    /// byte-at-a-time definition.
     #[test]
-    fn wide_word_test_is_exact() {
+    fn word_test_is_exact() {
         let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
         for len in [0usize, 9, 15, 16, 17, 31, 32, 33, 47, 48, 100, 128] {
             let plain: Vec<u8> = (0..len).map(|i| b"aZ0_q9"[i % 6]).collect();
-            assert_eq!(super::word_only_wide(&plain), len >= 16, "{len}");
+            assert!(super::word_only(&plain), "{len}");
             for at in 0..len {
                 for b in 0..=u8::MAX {
                     let mut text = plain.clone();
                     text[at] = b;
                     assert_eq!(
-                        super::word_only_wide(&text),
-                        len >= 16 && word(b),
+                        super::word_only(&text),
+                        word(b),
                         "byte {b:#x} at {at} of {len}"
                     );
                 }
@@ -1544,23 +1504,6 @@ mod tests {
         // Without regard to case.
         assert!(screen.may_hold_anchor(b"xBcDx"));
         assert!(screen.may_hold_anchor(b"ZZZ"));
-    }
-
-    #[test]
-    fn non_word_mask_is_exact() {
-        for b in 0..=255u8 {
-            for pos in 0..8 {
-                let mut w = [b'a'; 8];
-                w[pos] = b;
-                let word = b.is_ascii_alphanumeric() || b == b'_';
-                let want = if word { 0 } else { 0x80u64 << (8 * pos) };
-                assert_eq!(
-                    super::non_word_mask(u64::from_le_bytes(w)),
-                    want,
-                    "byte {b} at {pos}"
-                );
-            }
-        }
     }
 
     /// Short texts that hold a secret take the screened path and are still redacted, wherever
