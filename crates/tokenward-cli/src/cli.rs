@@ -27,7 +27,7 @@ const AFTER_HELP: &str = concat!(
     "  4  refused by a safety rule (plaintext to a terminal, disabling a key in use, overwriting,\n",
     "     resolving an Item that is not orphaned, dead or quarantined)\n",
     "  5  malformed input (envelope, JSON for scrub --json, context, webhook body, unknown Item)\n",
-    "  6  verification failed (envelope did not open; webhook signature, age, body, key, replay)\n",
+    "  6  verification failed (envelope did not open; webhook signature, age, body, key)\n",
     "  7  Plaid or network error (including fetching a webhook verification key)\n",
     "  8  vault error (open, read or write)\n",
     "  9  incomplete (Items not rotated, rewrap paused or stopped early, an Item held by another\n",
@@ -78,7 +78,7 @@ pub(crate) enum Command {
     Scrub(ScrubArgs),
     /// Verify a Plaid webhook: the Plaid-Verification header value and the raw body.
     #[command(
-        after_help = "Examples:\n  tokenward verify-webhook --header-file header.txt --body body.json\n  tokenward verify-webhook --header \"$JWT\" --body body.json --plaid-url http://127.0.0.1:8080\n\nPrints the verified webhook type and code. Exit 6: rejected (signature, age, body hash,\nunknown or expired key, replay); exit 3: configuration; exit 7: network or Plaid error."
+        after_help = "Examples:\n  tokenward verify-webhook --header-file header.txt --body body.json\n  tokenward verify-webhook --header \"$JWT\" --body body.json --plaid-url http://127.0.0.1:8080\n\nPrints the verified webhook type and code. Exit 6: rejected (signature, age, body hash,\nunknown or expired key); exit 3: configuration; exit 7: network or Plaid error."
     )]
     VerifyWebhook(VerifyWebhookArgs),
     /// Rotate Items' access tokens at Plaid (one Item, or a plan over many).

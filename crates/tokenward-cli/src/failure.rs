@@ -23,7 +23,7 @@ pub(crate) enum Code {
     /// The input is malformed: an envelope, JSON for `scrub --json`, a context, a body file.
     Input = 5,
     /// Verification failed: an envelope did not open (wrong key, wrong context, tampered), or
-    /// a webhook was rejected (bad signature, stale, body mismatch, unknown key, replay).
+    /// a webhook was rejected (bad signature, stale, body mismatch, unknown key).
     Rejected = 6,
     /// Plaid or the network failed (including fetching a webhook verification key).
     Network = 7,
