@@ -110,6 +110,15 @@ impl<'a> HealthDriver<'a> {
         let record = self.vault.item(item_id).await?;
         let current = stored_health(&record);
         let now = self.clock.now();
+        // An account-level event is acted on whenever it happened (the machine never treats it
+        // as stale): a late revocation still deletes the account's data.
+        let account_level = matches!(
+            &input,
+            HealthInput::Event {
+                event: HealthEvent::AccountRevoked { .. },
+                ..
+            }
+        );
         let transition = health::step(&current, input, now)?;
         let from = record.health_state;
         let actions: Vec<HealthCommand> = transition
@@ -125,7 +134,9 @@ impl<'a> HealthDriver<'a> {
             as_of,
             stale,
         };
-        let stale_event = event.filter(|(_, at)| current.as_of.is_some_and(|as_of| *at < as_of));
+        let stale_event = event
+            .filter(|_| !account_level)
+            .filter(|(_, at)| current.as_of.is_some_and(|as_of| *at < as_of));
         if let Some((name, at)) = stale_event {
             // The machine ignored it; the vault journals it (and re-checks the order under
             // its own lock).

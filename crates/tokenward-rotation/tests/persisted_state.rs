@@ -21,7 +21,7 @@ use tokenward_envelope::{Cipher, KeyVersion, Keyring};
 use tokenward_plaid::HttpPlaidClient;
 use tokenward_redact::AccessToken;
 use tokenward_rotation::HealthDriver;
-use tokenward_rotation::health::{HealthEvent, HealthState};
+use tokenward_rotation::health::{HealthCommand, HealthEvent, HealthState};
 use tokenward_rotation::kek::KekState;
 use tokenward_rotation::token::{Alert, CredentialState};
 use tokenward_rotation::{
@@ -349,6 +349,26 @@ async fn health_keeps_its_own_time_across_restarts() {
     let last = vault.audit(&item).await.unwrap().pop().unwrap();
     assert_eq!(last.event, AuditEvent::HealthIgnored);
     assert!(last.reason.contains("login_required"), "{}", last.reason);
+
+    // An account revoked before the stored health is still acted on: its data is deleted.
+    let revoked = driver
+        .apply(
+            &item,
+            HealthEvent::AccountRevoked {
+                account_id: "acc-1".to_owned(),
+            },
+            t(50),
+        )
+        .await
+        .unwrap();
+    assert!(!revoked.stale);
+    assert_eq!(
+        revoked.actions,
+        vec![HealthCommand::DeleteAccountData {
+            account_id: "acc-1".to_owned()
+        }]
+    );
+    assert!(matches!(revoked.state, HealthState::ExpiringSoon { .. }));
 
     // Time passes: before the stored deadline nothing happens, after it the Item needs reauth
     // as of the deadline.
