@@ -285,7 +285,11 @@ impl<'a> KekManager<'a> {
     /// [`KekManager::load`].
     #[must_use]
     pub fn new(vault: &'a dyn Vault) -> Self {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Self::new_with_clock(vault, Arc::new(SystemClock))
+    }
+
+    /// [`KekManager::new`] reading the time from `clock`.
+    fn new_with_clock(vault: &'a dyn Vault, clock: Arc<dyn Clock>) -> Self {
         let now = clock.now();
         let ring = KekRing::from_states(
             vault
@@ -314,11 +318,39 @@ impl<'a> KekManager<'a> {
     /// version is decrypt-only in the keyring), the keyring's otherwise; destroyed versions
     /// are known from their records; the compromised flags and times come back.
     ///
+    /// What the keyring says and the records do not (a version with no record yet, one
+    /// disabled or changed outside the manager) is saved at once, with its time, so a restart
+    /// finds the same times: a version disabled in the keyring alone starts its destroy grace
+    /// period at the first load that sees it, not again at every load.
+    ///
     /// # Errors
     ///
-    /// A vault read failure (including a store without lifecycle records).
+    /// A vault read failure (including a store without lifecycle records); a vault write
+    /// failure saving what the keyring says.
     pub async fn load(vault: &'a dyn Vault) -> Result<Self, KekError> {
-        let manager = KekManager::new(vault);
+        Self::load_with_clock(vault, Arc::new(SystemClock)).await
+    }
+
+    /// [`KekManager::load`] reading the time from `clock` (also for what it saves).
+    ///
+    /// # Errors
+    ///
+    /// As [`KekManager::load`].
+    pub async fn load_with_clock(
+        vault: &'a dyn Vault,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, KekError> {
+        match Self::load_once(vault, Arc::clone(&clock)).await {
+            // Another process saved the same versions first: its records now stand.
+            Err(KekError::Write(tokenward_vault::WriteError::VersionConflict { .. })) => {
+                Self::load_once(vault, clock).await
+            }
+            loaded => loaded,
+        }
+    }
+
+    async fn load_once(vault: &'a dyn Vault, clock: Arc<dyn Clock>) -> Result<Self, KekError> {
+        let manager = KekManager::new_with_clock(vault, clock);
         let stored = vault.kek_records().await?;
         let now = manager.clock.now();
         {
@@ -367,6 +399,7 @@ impl<'a> KekManager<'a> {
             records.stored = stored.into_iter().map(|r| (r.version, r)).collect();
             records.baseline = ring.iter().collect();
         }
+        manager.save().await?;
         Ok(manager)
     }
 

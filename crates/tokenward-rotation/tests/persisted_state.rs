@@ -298,6 +298,50 @@ async fn the_kek_lifecycle_survives_restarts_and_destroy_waits_for_the_grace_per
     assert!(report.rotations.is_none());
 }
 
+/// A version disabled in the keyring alone (as `tokenward keys disable` does) gets its disable
+/// time at the first load that sees it, saved, so later loads keep it and the grace period
+/// ends.
+#[tokio::test]
+async fn a_keyring_disable_keeps_its_time_across_loads() {
+    let keyring = Arc::new(Keyring::generate().unwrap());
+    let vault = SqlVault::sqlite_memory(Cipher::new(Arc::clone(&keyring)))
+        .await
+        .unwrap();
+    let v1 = keyring.primary_version().unwrap();
+    let kek = KekManager::load_with_clock(&vault, Arc::new(Fixed(t(10))))
+        .await
+        .unwrap();
+    kek.promote_new_primary().await.unwrap();
+    drop(kek);
+    keyring.disable(v1).unwrap();
+
+    let kek = KekManager::load_with_clock(&vault, Arc::new(Fixed(t(20))))
+        .await
+        .unwrap();
+    assert_eq!(
+        kek.ring().state(v1),
+        Some(KekState::Disabled { since: t(20) })
+    );
+    drop(kek);
+    let record = vault.kek_records().await.unwrap();
+    let r1 = record.iter().find(|r| r.version == v1).unwrap();
+    assert_eq!(
+        (r1.state, r1.disabled_at),
+        (KekStatus::Disabled, Some(vt(t(20))))
+    );
+
+    let later = t(20) + TimeDelta::days(31);
+    let kek = KekManager::load_with_clock(&vault, Arc::new(Fixed(later)))
+        .await
+        .unwrap();
+    assert_eq!(
+        kek.ring().state(v1),
+        Some(KekState::Disabled { since: t(20) })
+    );
+    kek.destroy(v1).await.unwrap();
+    assert!(keyring.keys().iter().all(|k| k.version != v1));
+}
+
 #[tokio::test]
 async fn health_keeps_its_own_time_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
