@@ -3,6 +3,7 @@
 // The flags' doc comments are `--help` text, where backticks would be printed as they are.
 #![allow(clippy::doc_markdown, reason = "doc comments are --help text")]
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,8 +18,9 @@ pub(crate) const VAULT_URL_ENV: &str = "TOKENWARD_VAULT_URL";
 /// Overrides `PLAID_ENV` with a base URL (the emulator, a proxy).
 pub(crate) const PLAID_URL_ENV: &str = "TOKENWARD_PLAID_URL";
 
-/// Options shared by every command.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// Options shared by every command. `Debug` shows the vault URL's scheme only: the URL may
+/// hold a password.
+#[derive(Clone, Default, clap::Args)]
 pub(crate) struct Global {
     /// Keyring file (default: $TOKENWARD_KEYRING_FILE; or the keyring itself in
     /// $TOKENWARD_KEYRING).
@@ -34,6 +36,27 @@ pub(crate) struct Global {
     /// emulator's http://127.0.0.1:PORT.
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) plaid_url: Option<String>,
+}
+
+impl fmt::Debug for Global {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Global")
+            .field("keyring_file", &self.keyring_file)
+            .field("vault", &self.vault.as_deref().map(redacted_url))
+            .field("plaid_url", &self.plaid_url)
+            .finish()
+    }
+}
+
+/// A vault URL as `scheme:[REDACTED]` for the schemes the vault knows, else `[REDACTED]`
+/// (what precedes a colon could be a user name).
+fn redacted_url(url: &str) -> String {
+    match url.trim().split_once(':') {
+        Some((scheme @ ("sqlite" | "postgres" | "postgresql"), _)) => {
+            format!("{scheme}:[REDACTED]")
+        }
+        _ => "[REDACTED]".to_owned(),
+    }
 }
 
 impl Global {
@@ -166,4 +189,40 @@ async fn open_vault(url: &str, cipher: Cipher) -> Result<SqlVault, Failure> {
         tokenward_vault::OpenError::Config(_) => Failure::caused(Code::Config, "vault", &e),
         _ => Failure::caused(Code::Vault, "vault: could not open", &e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    #[test]
+    fn debug_never_shows_the_vault_url() {
+        let canary = "pw-canary-5f1e";
+        let url = format!("postgres://tokenward:{canary}@db.internal/vault");
+        let global = Global {
+            vault: Some(url.clone()),
+            ..Global::default()
+        };
+        let debug = format!("{global:?}");
+        assert!(!debug.contains(canary), "{debug}");
+        assert!(debug.contains("postgres:[REDACTED]"), "{debug}");
+
+        let cli =
+            Cli::try_parse_from(["tokenward", "--vault", url.as_str(), "audit"]).expect("parses");
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains(canary), "{debug}");
+
+        let odd = Global {
+            vault: Some(format!("admin:{canary}@host")),
+            ..Global::default()
+        };
+        let debug = format!("{odd:?}");
+        assert!(
+            !debug.contains(canary) && !debug.contains("admin"),
+            "{debug}"
+        );
+    }
 }

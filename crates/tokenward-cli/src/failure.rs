@@ -34,7 +34,8 @@ pub(crate) enum Code {
     Incomplete = 9,
 }
 
-/// Why a command failed. The message is scrubbed again when printed.
+/// Why a command failed. The message is scrubbed when the failure is made, so neither its
+/// `Display` nor its `Debug` can show a secret.
 #[derive(Debug)]
 pub(crate) struct Failure {
     code: Code,
@@ -42,17 +43,19 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    /// A failure with its own message.
+    /// A failure with its own message, scrubbed.
     pub(crate) fn new(code: Code, message: impl Into<String>) -> Self {
-        Failure {
-            code,
-            message: message.into(),
-        }
+        let message = message.into();
+        let message = match Policy::plaid().scrub_text(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+        };
+        Failure { code, message }
     }
 
-    /// A failure whose message is `context: ` and the error's scrubbed chain of causes.
+    /// A failure whose message is `context: ` and the error's chain of causes, scrubbed.
     pub(crate) fn caused(code: Code, context: &str, error: &(dyn Error + 'static)) -> Self {
-        Failure::new(code, format!("{context}: {}", chain(error)))
+        Failure::new(code, format!("{context}: {}", chain_text(error)))
     }
 
     /// A failure to read or write a stream or file.
@@ -67,7 +70,7 @@ impl Failure {
 
     /// The message as printed: scrubbed, on one line.
     pub(crate) fn line(&self) -> String {
-        one_line(&Policy::plaid().scrub_text(&self.message))
+        one_line(&self.message)
     }
 
     /// Prints `error: …` on stderr and returns the exit code.
@@ -86,6 +89,11 @@ impl fmt::Display for Failure {
 /// The error and its causes on one line, scrubbed. A cause whose text the line already holds
 /// (many errors print their source in their own message) is not repeated.
 pub(crate) fn chain(error: &(dyn Error + 'static)) -> String {
+    Policy::plaid().scrub_text(&chain_text(error)).into_owned()
+}
+
+/// [`chain`] before scrubbing.
+fn chain_text(error: &(dyn Error + 'static)) -> String {
     const MAX_CAUSES: usize = 16;
     let mut line = error.to_string();
     let mut cause = error.source();
@@ -103,7 +111,7 @@ pub(crate) fn chain(error: &(dyn Error + 'static)) -> String {
         cause = next.source();
         depth += 1;
     }
-    Policy::plaid().scrub_text(&line).into_owned()
+    line
 }
 
 /// Writes `error: <line>` to stderr (errors writing it are ignored: there is nowhere left to
@@ -161,5 +169,20 @@ mod tests {
         let failure = Failure::new(Code::Input, format!("bad\n{token}\x1b[2J\n"));
         assert_eq!(failure.line(), "bad [REDACTED:plaid.access_token] [2J");
         assert_eq!(failure.code(), Code::Input);
+    }
+
+    #[test]
+    fn debug_never_shows_the_unscrubbed_message() {
+        let token = "access-sandbox-de3ce8ef-33f8-452c-a685-8671031fc0f6";
+        let failure = Failure::new(Code::Usage, format!("unexpected argument '{token}'"));
+        let debug = format!("{failure:?}");
+        assert!(!debug.contains(token), "{debug}");
+        assert!(debug.contains("[REDACTED:plaid.access_token]"), "{debug}");
+        let caused = Failure::caused(
+            Code::Input,
+            "context",
+            &std::io::Error::other(format!("refused {token}")),
+        );
+        assert!(!format!("{caused:?}").contains(token));
     }
 }
