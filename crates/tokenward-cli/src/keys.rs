@@ -135,7 +135,8 @@ fn list(keyring: &Keyring, format: ListFormat) -> Result<(), Failure> {
     write_stdout(text.as_bytes())
 }
 
-fn parse_version(version: u32) -> Result<KeyVersion, Failure> {
+/// A key version from the command line (versions start at 1).
+pub(crate) fn parse_version(version: u32) -> Result<KeyVersion, Failure> {
     KeyVersion::try_from(version).map_err(|_| Failure::new(Code::Usage, "key versions start at 1"))
 }
 

@@ -16,7 +16,7 @@ use tokenward_plaid::models::{
 };
 use tokenward_plaid::{Endpoint, Outcome, PlaidApi, TransportKind};
 use tokenward_rotation::{Actor, DriverError, Rotator};
-use tokenward_vault::{CredentialState, ItemId, LeaseError, LeaseOwner, ReadError, Vault as _};
+use tokenward_vault::{CredentialState, ItemId, LeaseError, ReadError, Vault as _};
 
 use crate::cli::{ListFormat, ResolveArgs};
 use crate::config::Global;
@@ -26,16 +26,13 @@ use crate::keys::write_stdout;
 pub(crate) async fn run(global: &Global, args: ResolveArgs) -> Result<(), Failure> {
     let item =
         ItemId::new(args.item.trim()).map_err(|e| Failure::caused(Code::Usage, "--item", &e))?;
-    if args.actor.trim().is_empty() {
-        return Err(Failure::new(Code::Usage, "--actor must not be empty"));
-    }
+    let actor = crate::rotate::actor(&args.actor)?;
     if args.note.trim().is_empty() {
         return Err(Failure::new(
             Code::Usage,
             "--note must say why (a ticket, what was done at Plaid)",
         ));
     }
-    let actor = Actor::new(args.actor.trim());
     // Only the keyring and the vault: resolving never calls Plaid, so it needs no Plaid
     // credentials.
     let cipher = global.cipher()?;
@@ -57,9 +54,7 @@ async fn resolve(
         ReadError::NotFound(_) => Failure::new(Code::Input, "no such Item in the vault"),
         e => Failure::caused(Code::Vault, "vault", &e),
     })?;
-    let owner = LeaseOwner::new(format!("tokenward-cli-{}", std::process::id()))
-        .map_err(|e| Failure::caused(Code::Failure, "lease owner", &e))?;
-    let rotator = Rotator::new(&Offline, vault, owner);
+    let rotator = Rotator::new(&Offline, vault, crate::rotate::lease_owner()?);
     let report = rotator
         .resolve(item, actor, note)
         .await

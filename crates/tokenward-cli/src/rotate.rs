@@ -1,9 +1,9 @@
 //! `tokenward rotate`: rotate Items' access tokens at Plaid through the rotation driver.
 
+use std::collections::HashMap;
 use std::str::FromStr as _;
 
 use serde_json::json;
-use tokenward_envelope::KeyVersion;
 use tokenward_rotation::{Actor, BatchRotator, RateLimiter, RotationReason, Rotator};
 use tokenward_vault::{
     CredentialState, HealthState, ItemId, ItemRecord, LeaseOwner, StateFilter, Vault,
@@ -12,7 +12,7 @@ use tokenward_vault::{
 use crate::cli::{ListFormat, ReasonArg, RotateArgs};
 use crate::config::Global;
 use crate::failure::{Code, Failure};
-use crate::keys::write_stdout;
+use crate::keys::{parse_version, write_stdout};
 
 /// Items listed per vault read.
 const PAGE: u32 = 500;
@@ -30,10 +30,7 @@ pub(crate) async fn run(global: &Global, args: RotateArgs) -> Result<(), Failure
         ReasonArg::Compromise => RotationReason::Compromise,
         ReasonArg::KekCompromise => RotationReason::KekCompromise,
     };
-    if args.actor.trim().is_empty() {
-        return Err(Failure::new(Code::Usage, "--actor must not be empty"));
-    }
-    let actor = Actor::new(args.actor.trim());
+    let actor = actor(&args.actor)?;
     let cipher = global.cipher()?;
     // The Plaid configuration is checked before anything is read, even for a dry run.
     let client = global.plaid_client()?;
@@ -53,9 +50,7 @@ async fn rotate(
     let items = select(vault, args).await?;
     let requests: Vec<(ItemId, RotationReason)> =
         items.into_iter().map(|item| (item, reason)).collect();
-    let owner = LeaseOwner::new(format!("tokenward-cli-{}", std::process::id()))
-        .map_err(|e| Failure::caused(Code::Failure, "lease owner", &e))?;
-    let rotator = Rotator::new(client, vault, owner);
+    let rotator = Rotator::new(client, vault, lease_owner()?);
     // A burst of 1: the rate is a ceiling, not an average.
     let limiter = RateLimiter::new(args.rate, 1);
     let batch = BatchRotator::new(&rotator, vault, &limiter);
@@ -67,8 +62,28 @@ async fn rotate(
     render(&report, args)
 }
 
+/// The `--actor` flag, trimmed; refused when empty.
+pub(crate) fn actor(flag: &str) -> Result<Actor, Failure> {
+    let name = flag.trim();
+    if name.is_empty() {
+        return Err(Failure::new(Code::Usage, "--actor must not be empty"));
+    }
+    Ok(Actor::new(name))
+}
+
+/// The lease owner of this process, `tokenward-cli-<pid>`.
+pub(crate) fn lease_owner() -> Result<LeaseOwner, Failure> {
+    LeaseOwner::new(format!("tokenward-cli-{}", std::process::id()))
+        .map_err(|e| Failure::caused(Code::Failure, "lease owner", &e))
+}
+
 /// Prints the plan or the outcome per Item; incomplete when any Item was not rotated.
 fn render(report: &tokenward_rotation::BatchReport, args: &RotateArgs) -> Result<(), Failure> {
+    // The first result per Item, looked up once per plan entry.
+    let mut results = HashMap::with_capacity(report.results.len());
+    for (id, result) in &report.results {
+        results.entry(id).or_insert(result);
+    }
     let mut complete = true;
     let mut lines = Vec::new();
     let mut rows = Vec::new();
@@ -77,11 +92,10 @@ fn render(report: &tokenward_rotation::BatchReport, args: &RotateArgs) -> Result
             None => "rotate".to_owned(),
             Some(why) => format!("skip ({why})"),
         };
-        let result = report.results.iter().find(|(id, _)| *id == entry.item_id);
-        let outcome = match result {
+        let outcome = match results.get(&entry.item_id) {
             None if args.dry_run => None,
             None => Some((planned.clone(), None)),
-            Some((_, Ok(done))) => {
+            Some(Ok(done)) => {
                 let state = done.state.name().to_owned();
                 if !matches!(
                     done.state,
@@ -92,7 +106,7 @@ fn render(report: &tokenward_rotation::BatchReport, args: &RotateArgs) -> Result
                 }
                 Some((state, None))
             }
-            Some((_, Err(error))) => {
+            Some(Err(error)) => {
                 complete = false;
                 let message = crate::failure::chain(error);
                 Some(("failed".to_owned(), Some(message)))
@@ -177,8 +191,7 @@ async fn select(vault: &dyn Vault, args: &RotateArgs) -> Result<Vec<ItemId>, Fai
         );
     }
     if let Some(version) = args.kek_version {
-        let version = KeyVersion::try_from(version)
-            .map_err(|_| Failure::new(Code::Usage, "key versions start at 1"))?;
+        let version = parse_version(version)?;
         let mut after: Option<ItemId> = None;
         loop {
             let page = vault
