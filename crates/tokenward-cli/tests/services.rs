@@ -132,10 +132,7 @@ async fn link_item(
 }
 
 fn with_plaid(cli: &Cli, base_url: &str) -> Cli {
-    let mut cli = Cli {
-        env: cli.env.clone(),
-        secrets: cli.secrets.clone(),
-    };
+    let mut cli = cli.clone_for_test();
     cli.set("PLAID_CLIENT_ID", CLIENT_ID);
     cli.set("PLAID_SECRET", SECRET);
     cli.set("TOKENWARD_PLAID_URL", base_url);
@@ -187,10 +184,7 @@ async fn audit_reports_in_text_json_and_markdown() {
     assert!(markdown.contains("| `item-002` |"));
 
     // Without a vault: configuration; a vault file that does not exist: configuration too.
-    let mut no_vault = Cli {
-        env: cli.env.clone(),
-        secrets: cli.secrets.clone(),
-    };
+    let mut no_vault = cli.clone_for_test();
     no_vault.unset("TOKENWARD_VAULT_URL");
     run(&no_vault, &["audit"], b"").await.fails(3);
     no_vault.set("TOKENWARD_VAULT_URL", "sqlite:/nonexistent/dir/vault.db");
