@@ -255,6 +255,8 @@ pub struct KekManager<'a> {
     records: Mutex<Records>,
     policy: KekPolicy,
     clock: Arc<dyn Clock>,
+    /// Who the lifecycle records' audit entries name.
+    actor: Actor,
 }
 
 #[derive(Default)]
@@ -310,6 +312,7 @@ impl<'a> KekManager<'a> {
             records: Mutex::new(records),
             policy: KekPolicy::default(),
             clock,
+            actor: Actor::new("tokenward-rotation"),
         }
     }
 
@@ -414,6 +417,13 @@ impl<'a> KekManager<'a> {
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Sets who the lifecycle records' audit entries name (by default `tokenward-rotation`).
+    #[must_use]
+    pub fn with_actor(mut self, actor: &Actor) -> Self {
+        self.actor = actor.clone();
         self
     }
 
@@ -543,7 +553,7 @@ impl<'a> KekManager<'a> {
         why: &str,
         now: crate::types::Timestamp,
     ) -> Result<(), KekError> {
-        let note = AuditNote::new("tokenward-rotation", why)
+        let note = AuditNote::new(self.actor.as_str(), why)
             .map_err(|_| KekError::Job("audit note refused by the vault"))?;
         let saved = self
             .vault
@@ -813,7 +823,7 @@ pub async fn kek_compromised(
 ) -> Result<IncidentReport, KekError> {
     // The lifecycle records say how far an earlier run got: each step below is skipped or
     // repeated safely.
-    let kek = KekManager::load(vault).await?;
+    let kek = KekManager::load(vault).await?.with_actor(actor);
     if kek.is_compromised(version)
         && matches!(
             kek.ring().state(version),

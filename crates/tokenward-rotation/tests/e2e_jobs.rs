@@ -413,6 +413,21 @@ async fn a_compromised_kek_gets_its_tokens_rotated_rewrapped_and_disabled() {
         assert_eq!(vault.item(item).await.unwrap().kek_version, v2);
     }
     let _: Option<KeyVersion> = report.rewrap.map(|r| r.target());
+    // The lifecycle changes the incident made (promote, compromise, disable) name its actor.
+    let journal = vault
+        .audit_since(tokenward_vault::Timestamp::EPOCH, 10_000)
+        .await
+        .unwrap();
+    let changes: Vec<&str> = journal
+        .iter()
+        .filter(|r| r.event == tokenward_vault::AuditEvent::KekState)
+        .filter(|r| {
+            r.to_state.as_deref() != Some("primary") || r.from_state.as_deref() == Some("staged")
+        })
+        .map(|r| r.actor.as_str())
+        .collect();
+    assert!(changes.len() >= 3, "{changes:?}");
+    assert!(changes.iter().all(|a| *a == "secops"), "{changes:?}");
     sandbox.shutdown().await;
 }
 
