@@ -414,10 +414,7 @@ async fn a_compromised_kek_gets_its_tokens_rotated_rewrapped_and_disabled() {
     }
     let _: Option<KeyVersion> = report.rewrap.map(|r| r.target());
     // The lifecycle changes the incident made (promote, compromise, disable) name its actor.
-    let journal = vault
-        .audit_since(Timestamp::EPOCH, 10_000)
-        .await
-        .unwrap();
+    let journal = vault.audit_since(Timestamp::EPOCH, 10_000).await.unwrap();
     let changes: Vec<&str> = journal
         .iter()
         .filter(|r| r.event == tokenward_vault::AuditEvent::KekState)
