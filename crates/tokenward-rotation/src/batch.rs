@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokenward_vault::{ItemId, ReadError, Vault};
 
-use crate::driver::{DriverError, RotationReport, Rotator, health_of};
+use crate::driver::{DriverError, RotationReport, Rotator};
 use crate::health::rotation_allowed;
+use crate::health_driver::stored_health;
 use crate::types::{Actor, RotationReason};
 
 /// A token bucket: `burst` calls at once, then `per_second` calls a second.
@@ -346,7 +347,7 @@ impl<'r, 'a> BatchRotator<'r, 'a> {
         };
         match self.vault.item(item_id).await {
             Ok(record) => {
-                let health = health_of(record.health_state);
+                let health = stored_health(&record).state;
                 let skip = if record.credential_state != tokenward_vault::CredentialState::Active {
                     Some(format!("credential state {}", record.credential_state))
                 } else if !rotation_allowed(&health, reason) {

@@ -237,7 +237,7 @@ impl<'a> Rotator<'a> {
                 state: record.credential_state.as_str(),
             });
         }
-        let health = health_of(record.health_state);
+        let health = crate::health_driver::stored_health(&record).state;
         if !crate::health::rotation_allowed(&health, reason) {
             return Err(DriverError::HealthRefused {
                 health: health.name(),
@@ -1023,19 +1023,6 @@ fn vault_state(state: &CredentialState) -> tokenward_vault::CredentialState {
         S::Removing { .. } => V::Removing,
         S::Removed { .. } => V::Removed,
         S::Retired { .. } => V::Retired,
-    }
-}
-
-pub(crate) fn health_of(health: tokenward_vault::HealthState) -> crate::health::HealthState {
-    use crate::health::HealthState as H;
-    use tokenward_vault::HealthState as V;
-    let epoch = DateTime::UNIX_EPOCH;
-    match health {
-        V::Healthy => H::Healthy,
-        V::ExpiringSoon => H::ExpiringSoon { deadline: None },
-        V::NeedsReauth => H::NeedsReauth { since: epoch },
-        V::PermissionRevoked => H::PermissionRevoked { since: epoch },
-        _ => H::Removed { since: epoch },
     }
 }
 
