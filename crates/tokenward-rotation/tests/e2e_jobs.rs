@@ -442,6 +442,12 @@ async fn an_interrupted_kek_incident_continues_where_it_stopped() {
         first_run.compromise(v1).await.unwrap();
         // ... and the process dies here.
     }
+    // What the next run has to go on: the compromise comes back from the lifecycle records
+    // (the keyring alone says only decrypt-only).
+    let reloaded = KekManager::load(&vault).await.unwrap();
+    assert!(reloaded.is_compromised(v1));
+    assert!(!KekManager::new(&vault).is_compromised(v1));
+    drop(reloaded);
     let v2 = vault.cipher().keyring().primary_version().unwrap();
     let rotator =
         Rotator::new(&api, &vault, LeaseOwner::new("incident").unwrap()).with_config(config());
