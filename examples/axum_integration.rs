@@ -20,10 +20,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokenward_envelope::{Cipher, Keyring};
-use tokenward_plaid::{Environment, HttpPlaidClient};
-use tokenward_redact::{ClientId, ClientSecret};
-use tokenward_sandbox::Sandbox;
+use tokenward_envelope::Cipher;
 
 use axum::extract::{Json, Path, State};
 use axum::{Router, http::StatusCode, response::IntoResponse, response::Response, routing};
@@ -31,6 +28,9 @@ use tokenward_plaid::PlaidApi;
 use tokenward_plaid::models::{AccountsGetRequest, ItemPublicTokenExchangeRequest as Exchange};
 use tokenward_redact::PublicToken;
 use tokenward_vault::{AuditNote, ItemId, SqlVault, Timestamp, UserId, Vault};
+
+#[path = "server_support/mod.rs"]
+mod server_support;
 
 #[derive(Clone)]
 struct App {
@@ -82,6 +82,10 @@ fn router(app: App) -> Router {
     let router = Router::new().route("/link", routing::post(link));
     router
         .route("/items/{item}/balances", routing::get(balances))
+        // No caching of balances, no sniffing, no framing, no referrer (as the other examples).
+        .layer(axum::middleware::map_response(
+            server_support::security_headers,
+        ))
         .with_state(app)
 }
 
@@ -99,49 +103,34 @@ impl IntoResponse for Fail {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Keys from TOKENWARD_KEYRING / TOKENWARD_KEYRING_FILE when set, else a throwaway keyring.
-    let keyring = match Keyring::from_env() {
-        Ok(keyring) => keyring,
-        Err(_) => Keyring::generate()?,
-    };
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    server_support::init_tracing()?;
+    // Keys from TOKENWARD_KEYRING / TOKENWARD_KEYRING_FILE when set, else a throwaway keyring;
+    // a keyring that is set but broken (malformed, readable by others) stops the server.
+    let keyring = server_support::keyring_from_env()?;
     let dir = tempfile::tempdir()?;
     let vault =
         SqlVault::sqlite_file(dir.path().join("vault.db"), Cipher::new(Arc::new(keyring))).await?;
 
-    // Plaid's sandbox when PLAID_CLIENT_ID is set, else the in-process emulator.
-    let mut emulator = None;
-    let plaid = if std::env::var_os("PLAID_CLIENT_ID").is_some() {
-        HttpPlaidClient::from_env()?
-    } else {
-        let sandbox = Sandbox::start().await?;
-        let client = HttpPlaidClient::builder()
-            .environment(Environment::Custom(sandbox.base_url()))
-            .credentials(
-                ClientId::new("tokenward-demo")?,
-                ClientSecret::new("tokenward-demo-secret")?,
-            )
-            .build()?;
-        emulator = Some(sandbox);
-        client
-    };
-    if let Some(sandbox) = &emulator {
-        tracing_free_notice(&sandbox.base_url());
+    // Plaid's sandbox when PLAID_CLIENT_ID is set, else the in-process emulator (kept alive in
+    // `setup` for as long as the server runs).
+    let setup = server_support::plaid_from_env().await?;
+    if let Some(sandbox) = &setup.sandbox {
+        emulator_notice(&sandbox.base_url());
     }
 
     let app = App {
-        plaid: Arc::new(plaid),
+        plaid: Arc::clone(&setup.api),
         vault: Arc::new(vault),
     };
-    let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    let listener = tokio::net::TcpListener::bind(server_support::listen_addr()?).await?;
     axum::serve(listener, router(app)).await?;
     Ok(())
 }
 
 /// Says where the emulator listens, so `curl` can create a public token there.
 #[allow(clippy::print_stdout, reason = "an example's console output")]
-fn tracing_free_notice(emulator: &str) {
+fn emulator_notice(emulator: &str) {
     println!(
         "emulator at {emulator}: POST {emulator}/sandbox/public_token/create for a public token"
     );
