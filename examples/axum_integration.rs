@@ -11,11 +11,19 @@
 //!     TOKENWARD_KEYRING_FILE=keyring.json cargo run --example axum_integration
 //! ```
 //!
-//! It listens on `127.0.0.1:3000` (or `LISTEN`). Try it against the emulator:
-//! `curl -X POST localhost:3000/link/exchange -H 'content-type: application/json'
-//! -d '{"user_id":"user-1","public_token":"public-sandbox-…"}'`, then
-//! `curl localhost:3000/items/ITEM_ID/accounts`. The `quickstart` and `hybrid_server` examples
-//! show the whole flow, sessions and webhooks.
+//! It listens on `127.0.0.1:3000` (or `--listen ADDR`, or `LISTEN`). Try it against the emulator,
+//! whose address (`EMULATOR` below) it prints at start:
+//!
+//! ```sh
+//! curl -X POST EMULATOR/sandbox/public_token/create -H 'PLAID-CLIENT-ID: demo' \
+//!     -H 'PLAID-SECRET: demo' -H 'content-type: application/json' \
+//!     -d '{"institution_id":"ins_109508","initial_products":["transactions"]}'
+//! curl -X POST localhost:3000/link -H 'content-type: application/json' \
+//!     -d '{"user_id":"user-1","public_token":"public-sandbox-…"}'     # answers the Item id
+//! curl localhost:3000/items/ITEM_ID/balances
+//! ```
+//!
+//! The `quickstart` and `hybrid_server` examples show the whole flow, sessions and webhooks.
 
 use std::sync::Arc;
 use std::time::SystemTime;
