@@ -161,28 +161,43 @@ impl Transcript {
         self.secrets.push(value.to_owned());
     }
 
-    /// Asserts that at least `min_replies` were recorded and that no secret stands in a reply
-    /// (other than the one it may carry) or in `logs`.
+    /// Asserts that at least `min_replies` were recorded, that no secret stands in a reply
+    /// (other than the one it may carry) or in `logs`, and that no reply recorded without an
+    /// allowance, and no log line, holds anything shaped like a sandbox token (tokens the test
+    /// never planted are caught too).
     pub fn check(&self, logs: &str, min_replies: usize) {
         assert!(
             self.replies.len() >= min_replies,
             "too few replies recorded"
         );
-        for secret in &self.secrets {
-            for (label, reply, allowed) in &self.replies {
+        for (label, reply, allowed) in &self.replies {
+            let text = reply.scan_text();
+            for secret in &self.secrets {
                 if allowed.as_deref() == Some(secret.as_str()) {
                     continue;
                 }
                 assert!(
-                    !reply.scan_text().contains(secret.as_str()),
+                    !text.contains(secret.as_str()),
                     "a secret leaked in the reply to {label}"
                 );
             }
+            // The planted secrets were looked for above (with a message that does not quote
+            // them); this adds the token shapes.
+            if allowed.is_none() {
+                tokenward_testkit::leaks::assert_clean_text(
+                    &format!("the reply to {label}"),
+                    &text,
+                    &self.secrets,
+                );
+            }
+        }
+        for secret in &self.secrets {
             assert!(
                 !logs.contains(secret.as_str()),
                 "a secret leaked in the log"
             );
         }
+        tokenward_testkit::leaks::assert_clean_text("the log", logs, &self.secrets);
     }
 }
 
