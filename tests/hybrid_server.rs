@@ -48,63 +48,9 @@ use tokenward_plaid::PlaidApi;
 use tokenward_plaid::webhooks::{PlaidKeySource, WebhookVerifier};
 use tokenward_redact::AccessToken;
 use tokenward_sandbox::Sandbox;
+use tokenward_testkit::webhook::Hook;
 use tokenward_vault::{CacheConfig, CachedVault, ItemId, ReadError, SqlVault, Vault};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
-
-/// One webhook delivery as a receiver saw it.
-#[derive(Debug, Clone)]
-struct Captured {
-    verification: String,
-    body: Vec<u8>,
-}
-
-/// A webhook receiver that keeps what it gets and answers 200: the deliveries the test then
-/// replays and forges against the server.
-async fn capture_webhooks() -> (String, tokio::sync::mpsc::UnboundedReceiver<Captured>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let mut raw = Vec::new();
-            let mut buf = [0_u8; 4096];
-            let (head_len, length, verification) = loop {
-                let n = stream.read(&mut buf).await.unwrap();
-                assert!(n > 0, "the delivery ended early");
-                raw.extend_from_slice(&buf[..n]);
-                if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-                    let mut length = 0;
-                    let mut verification = String::new();
-                    for line in head.split("\r\n").skip(1) {
-                        let (name, value) = line.split_once(':').unwrap();
-                        match name.trim().to_ascii_lowercase().as_str() {
-                            "content-length" => length = value.trim().parse().unwrap(),
-                            "plaid-verification" => value.trim().clone_into(&mut verification),
-                            _ => {}
-                        }
-                    }
-                    break (end + 4, length, verification);
-                }
-            };
-            while raw.len() < head_len + length {
-                let n = stream.read(&mut buf).await.unwrap();
-                assert!(n > 0, "the delivery ended early");
-                raw.extend_from_slice(&buf[..n]);
-            }
-            let body = raw[head_len..head_len + length].to_vec();
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                .await;
-            let _ = tx.send(Captured { verification, body });
-        }
-    });
-    (url, rx)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The fixture.
@@ -582,8 +528,9 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     );
 
     // --- Deliveries captured, then replayed and forged against the server.
-    let (capture_url, mut captured) = capture_webhooks().await;
-    let second = hybrid_server::app(fixture.config(&capture_url));
+    // The listener keeps what it gets and answers 200; `next` waits at most 10 s.
+    let mut captured = Hook::start().await;
+    let second = hybrid_server::app(fixture.config(&captured.url));
     let (session2, item2) = sign_up_and_link(&second, &mut transcript).await;
     transcript.secret(fixture.token(&item2).await.expose_secret());
     let reply = call(
@@ -596,14 +543,14 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let delivery = captured.recv().await.unwrap();
-    assert!(delivery.verification.starts_with("ey"));
-    let jwt = delivery.verification.clone();
+    let delivery = captured.next().await;
+    let jwt = delivery.header.clone().unwrap_or_default();
+    assert!(jwt.starts_with("ey"));
     let mut flipped = jwt.clone().into_bytes();
     let at = flipped.len() - 5;
     flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
     let flipped = String::from_utf8(flipped).unwrap();
-    let mut changed_body = delivery.body.clone();
+    let mut changed_body = delivery.body.to_vec();
     changed_body.extend_from_slice(b" ");
     let forgeries: [(&str, Option<&str>, &[u8]); 5] = [
         ("no header", None, &delivery.body),
