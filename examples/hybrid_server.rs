@@ -872,15 +872,7 @@ async fn load_item(
         error: None,
         accounts: Vec::new(),
     };
-    let token = config
-        .vault
-        .get(&id)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "vault open failed");
-            ApiError::internal()
-        })?
-        .token;
+    let token = token_of(config, item_id).await?;
     // A second handle for the transactions call (the secret type is deliberately not Clone);
     // it is zeroized on drop like the first.
     let second = AccessToken::new(token.expose_secret()).map_err(|_| ApiError::internal())?;
@@ -1406,6 +1398,7 @@ async fn sandbox_reset_login(
     ))
 }
 
+/// The access token of `item_id`, opened from the vault (a failure is logged, the reply a 500).
 async fn token_of(config: &Config, item_id: &str) -> Result<AccessToken, ApiError> {
     let id = ItemId::new(item_id).map_err(|_| ApiError::internal())?;
     let stored = config.vault.get(&id).await.map_err(|e| {

@@ -34,7 +34,6 @@ mod hybrid_server;
 mod support;
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -48,6 +47,7 @@ use tokenward_plaid::PlaidApi;
 use tokenward_plaid::webhooks::{PlaidKeySource, WebhookVerifier};
 use tokenward_redact::AccessToken;
 use tokenward_sandbox::Sandbox;
+use tokenward_testkit::corpus::hex;
 use tokenward_testkit::webhook::Hook;
 use tokenward_vault::{CacheConfig, CachedVault, ItemId, ReadError, SqlVault, Vault};
 use tokio::net::TcpListener;
@@ -250,10 +250,7 @@ fn random_hex() -> String {
     let bytes: [u8; 32] = ring::rand::generate(&ring::rand::SystemRandom::new())
         .unwrap()
         .expose();
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex(&bytes)
 }
 
 fn escape(text: &str) -> String {
@@ -379,10 +376,7 @@ async fn scenario(backend: Backend, redis_url: Option<&str>, postgres_url: Optio
         // The sessions table holds a SHA-256 of the session id, never the id.
         let bytes = fixture.sqlite_bytes();
         let hash = ring::digest::digest(&ring::digest::SHA256, session.as_bytes());
-        let hash = hash.as_ref().iter().fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        });
+        let hash = hex(hash.as_ref());
         let holds = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
         assert!(holds(&hash), "no session hash in the database");
         assert!(!holds(&session), "a session id is in the database");
