@@ -8,8 +8,10 @@
 //! from outside loopback (resource timing), that script cannot read the session cookie, and that
 //! the page source holds no token, secret or session id. A screenshot is written to
 //! `target/tmp/dashboard_browser.png` for people to look at, after checking it is a real PNG.
-//! Last, the page's "Delete my data" button is clicked: the browser is signed out, its cookie
-//! deleted, and the user's rows and Item are gone.
+//! Then the page's "Delete my data" button is clicked: the browser is signed out, its cookie
+//! deleted, and the user's rows and Item are gone. Last, the page's "Link a sandbox bank" form
+//! is clicked: the server's 303 sets the session cookie (`HttpOnly`, `Secure`,
+//! `SameSite=Strict`), the page shows the new Item, and script cannot read that cookie.
 //!
 //! chromedriver comes from `TOKENWARD_TEST_CHROMEDRIVER`, else `PATH` (`eval "$(bash
 //! scripts/browser)"` installs and exports it). Without it the test skips and says so, and fails
@@ -189,6 +191,41 @@ impl Browser {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// Clicks the element `selector` finds.
+    async fn click(&self, selector: &str) {
+        let found = self
+            .command(
+                "POST",
+                "/element",
+                Some(json!({ "using": "css selector", "value": selector })),
+            )
+            .await;
+        let element = found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_owned();
+        self.command(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Waits (up to 5 s) until the page's visible text satisfies `done`; whether it did.
+    async fn wait_for_text(&self, done: impl Fn(&str) -> bool) -> bool {
+        for _ in 0..100 {
+            let text = self.script("return document.body.innerText;").await;
+            if done(text.as_str().unwrap_or_default()) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     async fn script(&self, script: &str) -> Value {
@@ -429,7 +466,8 @@ async fn dashboard_in_headless_chromium() {
         "the chart is rendered"
     );
 
-    // Nothing fetched from anywhere but loopback, and script cannot read the session.
+    // Nothing fetched from anywhere but loopback, and script cannot read the session (the
+    // cookie the server sets is checked the same way at the end).
     let resources = browser
         .script("return performance.getEntriesByType('resource').map(e => e.name);")
         .await;
@@ -461,38 +499,10 @@ async fn dashboard_in_headless_chromium() {
     eprintln!("screenshot: {}", out.display());
 
     // "Delete my data", clicked: the page's form erases the user and signs the browser out.
-    let button = browser
-        .command(
-            "POST",
-            "/element",
-            Some(json!({
-                "using": "css selector",
-                "value": "form[action='/demo/delete-me'] button",
-            })),
-        )
+    browser.click("form[action='/demo/delete-me'] button").await;
+    let signed_out = browser
+        .wait_for_text(|text| text.contains("Not signed in"))
         .await;
-    let element = button
-        .as_object()
-        .and_then(|o| o.values().next())
-        .and_then(Value::as_str)
-        .unwrap()
-        .to_owned();
-    browser
-        .command(
-            "POST",
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
-    let mut signed_out = false;
-    for _ in 0..100 {
-        let text = browser.script("return document.body.innerText;").await;
-        if text.as_str().unwrap_or_default().contains("Not signed in") {
-            signed_out = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert!(signed_out, "the page did not sign out after Delete my data");
     assert_eq!(users.user_count().await.unwrap(), 0);
     assert_eq!(users.session_count().await.unwrap(), 0);
@@ -504,6 +514,33 @@ async fn dashboard_in_headless_chromium() {
     );
     let cookies = browser.command("GET", "/cookie", None).await;
     assert_eq!(cookies, json!([]), "the session cookie was deleted");
+
+    // The page's link form, clicked: the server signs the browser up and links an Item, its
+    // 303 sets the session cookie, and script still cannot read it (a cookie the server set,
+    // not one the test injected).
+    browser.click("form[action='/demo/link'] button").await;
+    let linked = browser
+        .wait_for_text(|text| !text.contains("Not signed in") && text.contains("Item "))
+        .await;
+    assert!(linked, "the page did not sign in after Link a sandbox bank");
+    let cookies = browser.command("GET", "/cookie", None).await;
+    let cookies = cookies.as_array().unwrap();
+    assert_eq!(cookies.len(), 1, "one cookie, the session");
+    let cookie = &cookies[0];
+    assert_eq!(cookie["name"], SESSION_COOKIE);
+    assert_eq!(cookie["httpOnly"], true, "the server set it httpOnly");
+    assert_eq!(cookie["secure"], true);
+    assert_eq!(cookie["sameSite"], "Strict");
+    let readable = browser.script("return document.cookie;").await;
+    assert_eq!(readable, "", "script reads the server's session cookie");
+    secrets.push(cookie["value"].as_str().unwrap().to_owned());
+    let source = browser.command("GET", "/source", None).await;
+    tokenward_testkit::leaks::assert_clean_text(
+        "the page source after the link form",
+        source.as_str().unwrap(),
+        &secrets,
+    );
+    assert_eq!(users.user_count().await.unwrap(), 1);
 
     drop(browser);
     drop(driver);
