@@ -120,14 +120,16 @@ impl LeakCollector {
 ///
 /// On a leak.
 pub fn assert_clean_text(label: &str, text: &str, secrets: &[String]) {
-    for secret in secrets {
-        assert!(
-            !text.contains(secret.as_str()),
-            "{label} leaks a secret: {text}"
-        );
+    // The failure names where, never the text: a leak must not be repeated in test output.
+    for (i, secret) in secrets.iter().enumerate() {
+        if let Some(at) = text.find(secret.as_str()) {
+            panic!("{label} leaks planted secret #{i} at byte {at}");
+        }
     }
     for prefix in SANDBOX_TOKEN_PREFIXES {
-        assert!(!text.contains(prefix), "{label} holds a token: {text}");
+        if let Some(at) = text.find(prefix) {
+            panic!("{label} holds a `{prefix}…` token at byte {at}");
+        }
     }
 }
 
@@ -168,5 +170,12 @@ mod tests {
             assert_clean_text("t", "x access-sandbox-1 y", &[]);
         });
         assert!(caught.is_err(), "a token shape was not found");
+        // The failure message says where, not what.
+        let message = std::panic::catch_unwind(|| {
+            assert_clean_text("t", "x s3cr3t-value y", &["s3cr3t-value".to_owned()]);
+        })
+        .unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert_eq!(message, "t leaks planted secret #0 at byte 2");
     }
 }
